@@ -1,2 +1,227 @@
-def main():
-    pass
+"""Command line: ``musicgen-bridge generate|serve|make-test-model|paths``.
+
+Every failure a user can cause ends in one line on stderr (``musicgen-bridge: error: ...``) and a
+non-zero exit code, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from . import __version__
+
+EXIT_USAGE = 2
+EXIT_FAIL = 1
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line."""
+
+
+def _add_engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="short name (small, melody, stereo-small, ...), hub id or local folder "
+                   "(default: $MUSICGEN_BRIDGE_MODEL or small)")
+    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"], help="default auto")
+    p.add_argument("--dtype", default=None, choices=["auto", "fp32", "bf16", "fp16"],
+                   help="weights dtype (default auto: fp16 on CUDA, fp32 elsewhere)")
+    p.add_argument("--decoder", default=None, help="decoding loop: transformers (reference) or fast when available")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="musicgen-bridge", description="Local MusicGen for Ableton Live and REAPER.")
+    parser.add_argument("--version", action="version", version=f"musicgen-bridge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="generate clips into a folder")
+    g.add_argument("prompt", nargs="?", default="", help="text description")
+    _add_engine_flags(g)
+    g.add_argument("--duration", type=float, help="seconds of new audio (default 8)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--cfg", type=float, help="classifier-free guidance (default 3.0)")
+    g.add_argument("--format", help="wav (16-bit), wav24, wavf (32-bit float), flac, mp3")
+    g.add_argument("--normalize", help="loudness (default), peak, rms, clip, none")
+    g.add_argument("--out", default=".", help="output folder (default: current folder)")
+    g.add_argument("--name", help="file name base (default: from the prompt)")
+    g.add_argument("--melody", help="audio or .mid file to take the melody from (melody models)")
+    g.add_argument("--continue", dest="continue_path", metavar="FILE", help="audio file to continue")
+    g.add_argument("--start", type=float, help="region start in FILE, seconds (default 0)")
+    g.add_argument("--end", type=float, help="region end in FILE, seconds (default: file end)")
+    g.add_argument("--keep-prompt", action="store_true", help="continuation: include the prompt audio")
+    g.add_argument("--bpm", type=float)
+    g.add_argument("--bars", type=float)
+    g.add_argument("--beats-per-bar", type=int)
+    g.add_argument("--variations", type=int)
+    g.add_argument("--loop", action="store_true", help="exact bar length with a crossfaded loop seam")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("serve", help="run the daemon (OSC, inbox, MIDI)")
+    _add_engine_flags(s)
+    s.add_argument("--host")
+    s.add_argument("--osc-port", type=int)
+    s.add_argument("--output-dir")
+    s.add_argument("--state-dir")
+    s.add_argument("--inbox-dir")
+    s.add_argument("--config")
+    s.add_argument("--token")
+    s.add_argument("--queue-size", type=int)
+    s.add_argument("--midi-in", nargs="?", const="MusicGen Bridge", default=None,
+                   help="open a virtual MIDI input port (default name 'MusicGen Bridge')")
+    s.add_argument("--midi-connect", help="connect to existing MIDI inputs whose name matches")
+    s.add_argument("--midi-out", help="open a MIDI output port for feedback")
+    s.add_argument("--midi-api", choices=["auto", "alsa", "jack", "coremidi", "winmm"])
+    s.add_argument("--verbose", "-v", action="store_true")
+
+    m = sub.add_parser("make-test-model", help="write a tiny random-weight MusicGen for offline tests")
+    m.add_argument("dir")
+    m.add_argument("--melody", action="store_true", help="a MusicGen-Melody model")
+    m.add_argument("--stereo", action="store_true", help="a stereo model")
+
+    sub.add_parser("paths", help="print the default state, inbox and output folders")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "generate":
+            return cmd_generate(args)
+        if args.command == "make-test-model":
+            return cmd_make_test_model(args)
+        if args.command == "serve":
+            from .daemon import serve_main
+
+            return serve_main(args)
+        if args.command == "paths":
+            from .config import default_paths
+
+            for k, v in default_paths().items():
+                print(f"{k}: {v}")
+            return 0
+    except CliError as exc:
+        print(f"musicgen-bridge: error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("musicgen-bridge: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+def cmd_make_test_model(args) -> int:
+    from .engine.test_model import make_test_model
+
+    try:
+        path = make_test_model(args.dir, melody=args.melody, stereo=args.stereo)
+    except OSError as exc:
+        raise CliError(f"cannot write test model to {args.dir}: {exc.strerror or exc}") from None
+    print(path)
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .request import RequestError, parse_request
+
+    params: dict = {"prompt": args.prompt or ""}
+    for key, attr in [("duration", "duration"), ("seed", "seed"), ("top_k", "top_k"), ("top_p", "top_p"),
+                      ("temperature", "temperature"), ("cfg", "cfg"), ("format", "format"),
+                      ("normalize", "normalize"), ("name", "name"), ("melody", "melody"),
+                      ("start", "start"), ("end", "end"), ("bpm", "bpm"), ("bars", "bars"),
+                      ("beats_per_bar", "beats_per_bar"), ("variations", "variations")]:
+        value = getattr(args, attr)
+        if value is not None:
+            params[key] = value
+    if args.loop:
+        params["loop"] = True
+    if args.keep_prompt:
+        params["keep_prompt"] = True
+    action = "generate"
+    if args.continue_path:
+        action = "continue"
+        params["audio_path"] = args.continue_path
+    elif args.start is not None or args.end is not None or args.keep_prompt:
+        raise CliError("--start, --end and --keep-prompt need --continue FILE")
+    try:
+        req = parse_request(params, action=action, req_id="cli")
+    except RequestError as exc:
+        raise CliError(exc.message) from None
+    if req.melody and not os.path.exists(req.melody):
+        raise CliError(f"melody file not found: {req.melody}")
+
+    engine = _load_engine(args)
+    from .clips import ensure_out_dir
+    from .render import prepare_inputs, render
+
+    try:
+        cond, _ = prepare_inputs(engine, req)
+    except RequestError as exc:
+        raise CliError(exc.message) from None
+    try:
+        out_dir = ensure_out_dir(args.out)
+    except OSError as exc:
+        raise CliError(str(exc)) from None
+    bar = None if args.quiet else _ProgressBar(sys.stderr)
+    try:
+        result = render(engine, req, out_dir, hook=bar, cond=cond)
+    except RequestError as exc:
+        raise CliError(exc.message) from None
+    except OSError as exc:
+        raise CliError(f"cannot write clips to {out_dir}: {exc.strerror or exc}") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    for p in result.paths:
+        print(p)
+    return 0
+
+
+def _load_engine(args):
+    from .engine import build_engine
+    from .engine.loading import ModelLoadError
+
+    try:
+        return build_engine(args.model, device=args.device or "auto", dtype=args.dtype or "auto",
+                            decoder=args.decoder or "auto")
+    except (ModelLoadError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal stream (plain lines when not a TTY)."""
+
+    def __init__(self, stream, width: int = 30):
+        self.stream = stream
+        self.width = width
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.last = -1
+        self.t0 = time.perf_counter()
+
+    def __call__(self, fraction: float) -> None:
+        pct = int(fraction * 100)
+        if pct == self.last or (not self.tty and pct % 10 and pct != 100):
+            return
+        self.last = pct
+        filled = int(self.width * fraction)
+        line = f"generating [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% {time.perf_counter() - self.t0:5.1f}s"
+        if self.tty:
+            self.stream.write("\r" + line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.last >= 0:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

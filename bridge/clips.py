@@ -1,0 +1,150 @@
+"""Writing finished clips where a DAW looks: safe names, atomic writes, JSON sidecars.
+
+A clip is written as ``.<name>.partial`` in its final folder and then linked/renamed to its
+final name, which is chosen so that it never replaces an existing file. A DAW scanning the folder
+therefore sees either nothing or a complete file. The sidecar ``<clip>.json`` is written the same
+way, after the clip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+from .audio import FORMATS, write_audio
+
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                     *(f"lpt{i}" for i in range(1, 10))}
+PARTIAL_SUFFIX = ".partial"
+
+
+def slugify(text: str, max_len: int = 48) -> str:
+    """A file-name-safe slug: ASCII letters, digits and ``-``; never empty, never a reserved name."""
+    text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:max_len].strip("-")
+    if not slug:
+        slug = "musicgen"
+    if slug.split("-")[0] in _WINDOWS_RESERVED or slug in _WINDOWS_RESERVED:
+        slug = "clip-" + slug
+    return slug
+
+
+def clip_basename(name_or_prompt: str, seed: int, variation: int | None, when: float | None = None) -> str:
+    """``<slug>_<YYYYmmdd-HHMMSS>_s<seed>[_v<n>]`` (no extension)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when if when is not None else time.time()))
+    base = f"{slugify(name_or_prompt)}_{stamp}_s{seed}"
+    if variation is not None:
+        base += f"_v{variation}"
+    return base
+
+
+def ensure_out_dir(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir`` if needed and check it is writable (raises OSError with a clear message)."""
+    p = Path(os.path.expanduser(str(out_dir)))
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot create output folder {p}: {exc.strerror or exc}") from None
+    if not p.is_dir():
+        raise OSError(f"output path is not a folder: {p}")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise OSError(f"output folder is not writable: {p}")
+    return p.resolve()
+
+
+def publish(tmp: Path, final: Path) -> Path:
+    """Move a complete ``tmp`` file to ``final`` without replacing anything; returns the name used.
+
+    On collision ``-2``, ``-3``, ... is appended before the extension.
+    """
+    stem, suffix = final.name, ""
+    for ext in sorted((f".{e[2]}" for e in FORMATS.values()), key=len, reverse=True) + [".json"]:
+        if final.name.endswith(ext):
+            stem, suffix = final.name[: -len(ext)], ext
+            break
+    n = 1
+    while True:
+        candidate = final if n == 1 else final.with_name(f"{stem}-{n}{suffix}")
+        try:
+            os.link(tmp, candidate)  # fails if candidate exists: never overwrites
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:
+            if candidate.exists():
+                n += 1
+                continue
+            os.replace(tmp, candidate)  # file systems without hard links (FAT, some shares)
+            return candidate
+        os.unlink(tmp)
+        return candidate
+
+
+def write_json_atomic(path: Path, data: dict, *, replace: bool = True) -> Path:
+    """Write JSON via a temporary file in the same folder; replaces ``path`` unless ``replace`` is False."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False, default=_json_default)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    if replace:
+        os.replace(tmp, path)
+        return path
+    return publish(tmp, path)
+
+
+def write_clip(out_dir: Path, base: str, audio: np.ndarray, sr: int, fmt: str, sidecar: dict) -> Path:
+    """Write one clip and its sidecar atomically; returns the clip's final path."""
+    ext = FORMATS[fmt][2]
+    tmp = out_dir / f".{base}.{ext}.{os.getpid()}{PARTIAL_SUFFIX}"
+    try:
+        write_audio(tmp, audio, sr, fmt)
+        final = publish(tmp, out_dir / f"{base}.{ext}")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    meta = dict(sidecar)
+    meta["file"] = final.name
+    write_json_atomic(final.with_name(final.name + ".json"), meta)
+    return final
+
+
+def remove_clip(path: Path) -> None:
+    """Delete a published clip and its sidecar (used when a job is cancelled after writing)."""
+    for p in (path, path.with_name(path.name + ".json")):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def clean_partials(out_dir: Path) -> int:
+    """Remove leftover ``*.partial`` files (from a killed process); returns how many."""
+    n = 0
+    try:
+        for p in out_dir.glob(f".*{PARTIAL_SUFFIX}"):
+            try:
+                p.unlink()
+                n += 1
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return n
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")

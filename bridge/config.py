@@ -1,0 +1,159 @@
+"""Configuration: defaults, the TOML file, and command-line flags (flags win).
+
+```toml
+model = "small"            # any --flag of `serve`, with - or _ : host, osc_port, output_dir, ...
+host = "127.0.0.1"
+osc_port = 9000
+output_dir = "~/Music/MusicGen"
+queue_size = 16
+roots = ["~/Music", "~/Documents/REAPER Media"]   # request file paths must lie under these
+
+[defaults]                 # request keys applied to every request
+duration = 8.0
+top_k = 250
+
+[presets.spark]            # request keys, chosen with `preset spark`
+prompt = "punchy breakbeat"
+bars = 2
+
+[reaper]                   # optional nudge to REAPER's OSC control surface
+osc = "127.0.0.1:8000"
+import_action = "_RSabc123..."
+
+[midi]                     # see docs/midi.md
+```
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore
+
+
+class ConfigError(ValueError):
+    """A config problem; the message is one line and names the file and key."""
+
+
+def default_state_dir() -> Path:
+    """Per-user state folder: XDG state dir on Linux, Application Support on macOS, LOCALAPPDATA on Windows."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "musicgen-bridge"
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "musicgen-bridge"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "musicgen-bridge"
+
+
+def default_output_dir() -> Path:
+    return Path.home() / "Music" / "MusicGen"
+
+
+def default_paths() -> dict[str, Path]:
+    state = default_state_dir()
+    return {"state_dir": state, "inbox_dir": state / "inbox", "journal": state / "journal.sqlite3",
+            "output_dir": default_output_dir()}
+
+
+@dataclass
+class ServeConfig:
+    """Everything `serve` needs, merged from defaults, the config file and flags."""
+
+    model: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    decoder: str = "auto"
+    host: str = "127.0.0.1"
+    osc_port: int = 9000
+    output_dir: Path = field(default_factory=default_output_dir)
+    state_dir: Path = field(default_factory=default_state_dir)
+    inbox_dir: Path | None = None
+    token: str | None = None
+    queue_size: int = 16
+    verbose: bool = False
+    roots: list[Path] = field(default_factory=list)
+    defaults: dict = field(default_factory=dict)
+    presets: dict[str, dict] = field(default_factory=dict)
+    reaper: dict = field(default_factory=dict)
+    midi: dict = field(default_factory=dict)
+    midi_flags: dict = field(default_factory=dict)
+    inbox_poll_s: float = 0.25
+
+    @property
+    def inbox(self) -> Path:
+        return self.inbox_dir or (self.state_dir / "inbox")
+
+
+_SCALARS = {"model": str, "device": str, "dtype": str, "decoder": str, "host": str, "osc_port": int,
+            "output_dir": Path, "state_dir": Path, "inbox_dir": Path, "token": str, "queue_size": int,
+            "verbose": bool, "inbox_poll_s": float}
+_TABLES = ("defaults", "presets", "reaper", "midi")
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(os.path.expanduser(str(path)))
+    try:
+        with open(p, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+
+
+def build_serve_config(flags: dict[str, Any], file_data: dict[str, Any] | None = None) -> ServeConfig:
+    """Merge config-file values and flags (flags that are not None win)."""
+    cfg = ServeConfig()
+    data = dict(file_data or {})
+    for key, value in data.items():
+        k = key.replace("-", "_")
+        if k in _SCALARS:
+            try:
+                setattr(cfg, k, _coerce(_SCALARS[k], value))
+            except (TypeError, ValueError):
+                raise ConfigError(f"config key {key!r} must be {_SCALARS[k].__name__}, got {value!r}") from None
+        elif k == "roots":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError("config key 'roots' must be a list of folder paths")
+            cfg.roots = [Path(os.path.expanduser(v)).resolve() for v in value]
+        elif k in _TABLES:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {key!r} must be a table")
+            setattr(cfg, k, value)
+        else:
+            raise ConfigError(f"unknown config key {key!r}")
+    for name, preset in cfg.presets.items():
+        if not isinstance(preset, dict):
+            raise ConfigError(f"preset {name!r} must be a table of request keys")
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key in _SCALARS:
+            setattr(cfg, key, _coerce(_SCALARS[key], value))
+    cfg.output_dir = Path(os.path.expanduser(str(cfg.output_dir)))
+    cfg.state_dir = Path(os.path.expanduser(str(cfg.state_dir)))
+    if cfg.inbox_dir is not None:
+        cfg.inbox_dir = Path(os.path.expanduser(str(cfg.inbox_dir)))
+    if not 1 <= cfg.osc_port <= 65535:
+        raise ConfigError(f"osc_port must be 1-65535, got {cfg.osc_port}")
+    if cfg.queue_size < 1:
+        raise ConfigError(f"queue_size must be >= 1, got {cfg.queue_size}")
+    return cfg
+
+
+def _coerce(kind, value):
+    if kind is Path:
+        return Path(os.path.expanduser(str(value)))
+    if kind is bool:
+        return bool(value)
+    return kind(value)

@@ -1,0 +1,27 @@
+"""The MusicGen engine: model specs and loading, generation modes, decoders.
+
+It knows nothing of OSC, MIDI, files or DAWs: conditioning in, audio arrays out.
+"""
+
+from __future__ import annotations
+
+from .generation import DECODERS, Cancelled, Conditioning, Engine, GenerationOutput, Sampling
+from .loading import LoadedModel, ModelLoadError, load_model
+from .specs import SHORT_NAMES, default_model_spec
+
+
+def build_engine(model: str | None = None, *, device: str = "auto", dtype: str = "auto",
+                 decoder: str = "auto") -> Engine:
+    """Load ``model`` (default: ``$MUSICGEN_BRIDGE_MODEL`` or ``small``) and wrap it in an Engine.
+
+    ``decoder="auto"`` picks the project's fast decoder when it is available for this model and
+    device, else transformers' ``generate``.
+    """
+    loaded = load_model(model or default_model_spec(), device=device, dtype=dtype)
+    if decoder == "auto":
+        decoder = "fast" if "fast" in DECODERS else "transformers"
+    return Engine(loaded, decoder=decoder)
+
+
+__all__ = ["build_engine", "Engine", "Conditioning", "Sampling", "GenerationOutput", "Cancelled",
+           "LoadedModel", "ModelLoadError", "load_model", "SHORT_NAMES", "default_model_spec", "DECODERS"]

@@ -1,0 +1,140 @@
+"""Loading a MusicGen checkpoint once, with one-line errors when it cannot be had."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .specs import SHORT_NAMES, pick_device, pick_dtype, resolve_model_spec
+
+log = logging.getLogger("bridge.engine")
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be loaded; the message names it and says what to do."""
+
+
+@dataclass
+class LoadedModel:
+    """A loaded model and what the rest of the engine needs to know about it."""
+
+    spec: str            # what the user asked for (short name, hub id or folder)
+    source: str          # hub id or absolute folder
+    model: Any           # MusicgenForConditionalGeneration | MusicgenMelodyForConditionalGeneration
+    tokenizer: Any
+    device: str
+    dtype: Any
+    is_melody: bool
+    sr: int              # output sample rate (32000)
+    channels: int        # 1 or 2
+    frame_rate: int      # codec frames per second (50)
+    num_codebooks: int   # decoder codebooks (4 mono, 8 stereo)
+    max_positions: int   # decoder max_position_embeddings (2048)
+
+
+def quiet_transformers() -> None:
+    """Keep transformers' warnings and progress bars out of the user's terminal and logs."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as tlog
+
+        tlog.set_verbosity_error()
+        tlog.disable_progress_bar()
+        from huggingface_hub.utils import logging as hlog
+
+        hlog.set_verbosity_error()
+    except Exception:  # pragma: no cover - older releases
+        pass
+
+
+def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedModel:
+    """Load ``spec`` (short name, hub id or local folder in the hub layout) onto a device."""
+    quiet_transformers()
+    hint = ("pass --model PATH to a local copy in the hub layout, or build an offline test model "
+            "with `musicgen-bridge make-test-model DIR`")
+    try:
+        source, is_local = resolve_model_spec(spec)
+    except KeyError:
+        raise ModelLoadError(f"unknown model {spec!r}: use one of {', '.join(SHORT_NAMES)}, "
+                             f"a hub id like facebook/musicgen-small, or a folder; {hint}") from None
+    except (FileNotFoundError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load model {spec!r}: {exc}; {hint}") from None
+    try:
+        device = pick_device(device)
+        torch_dtype = pick_dtype(device, dtype)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
+
+    import torch
+    from transformers import AutoConfig, AutoTokenizer
+
+    # Hub ids: the local cache first (no network needed once downloaded), then the hub, but only
+    # when it answers at all (otherwise the hub client retries for half a minute).
+    kwargs = {} if is_local else {"local_files_only": True}
+    try:
+        config = AutoConfig.from_pretrained(source, **kwargs)
+    except Exception as exc:
+        if is_local or _offline():
+            raise ModelLoadError(_fetch_failed(spec, source, exc, hint)) from None
+        if not _hub_reachable():
+            raise ModelLoadError(f"cannot load model {spec!r} ({source}): not in the local cache and "
+                                 f"the Hugging Face hub is unreachable; {hint}") from None
+        kwargs = {}
+        try:
+            config = AutoConfig.from_pretrained(source)
+        except Exception as exc2:
+            raise ModelLoadError(_fetch_failed(spec, source, exc2, hint)) from None
+    model_type = getattr(config, "model_type", "")
+    if model_type not in ("musicgen", "musicgen_melody"):
+        raise ModelLoadError(f"{spec!r} is not a MusicGen checkpoint (model_type {model_type!r})")
+    is_melody = model_type == "musicgen_melody"
+    if is_melody:
+        from transformers import MusicgenMelodyForConditionalGeneration as cls
+    else:
+        from transformers import MusicgenForConditionalGeneration as cls
+    try:
+        model = cls.from_pretrained(source, dtype=torch_dtype, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    except Exception as exc:
+        raise ModelLoadError(_fetch_failed(spec, source, exc, hint)) from None
+    model.to(device)
+    model.eval()
+    dec = model.config.decoder
+    audio_cfg = model.config.audio_encoder
+    loaded = LoadedModel(
+        spec=spec, source=source, model=model, tokenizer=tokenizer, device=device, dtype=torch_dtype,
+        is_melody=is_melody, sr=int(audio_cfg.sampling_rate), channels=int(dec.audio_channels),
+        frame_rate=int(round(audio_cfg.frame_rate)), num_codebooks=int(dec.num_codebooks),
+        max_positions=int(dec.max_position_embeddings),
+    )
+    log.info("model %s loaded from %s on %s (%s)", spec, source, device, str(torch_dtype).replace("torch.", ""))
+    return loaded
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether the hub endpoint accepts a TCP connection within ``timeout_s``."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false") or \
+        os.environ.get("TRANSFORMERS_OFFLINE", "0") not in ("0", "", "false")
+
+
+def _fetch_failed(spec: str, source: str, exc: Exception, hint: str) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if len(reason) > 160:
+        reason = reason[:157] + "..."
+    return (f"cannot load model {spec!r} ({source}): weights not found locally and not downloadable "
+            f"({reason}); {hint}")

@@ -1,0 +1,209 @@
+"""MIDI ports through python-rtmidi: API choice, port lists, input and output ports.
+
+This is the layer mido's rtmidi backend (``mido.Backend('mido.backends.rtmidi/UNIX_JACK')``)
+wraps, with the same API names; it is used directly for two reasons:
+
+- input needs the raw bytes of each driver event (mido's rtmidi input parses exactly one message
+  per event and drops anything else: running status, two messages in one packet); the bytes go
+  to :class:`bridge.midi.stream.MidiStreamParser` and come out as mido messages;
+- rtmidi calls the input callback on the driver's thread (for JACK, inside the process cycle), so
+  the callback here only stamps the time and hands the bytes on; nothing else runs there.
+
+Port names are the API's: JACK ``client:port`` (``musicgen-bridge:MusicGen Bridge``),
+ALSA ``client:port client_id:port_id``, CoreMIDI and WinMM the device name.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Callable
+
+import mido
+import rtmidi
+
+from .config import APIS
+
+# our API names -> rtmidi constant suffixes (the names mido's backend uses: 'rtmidi/UNIX_JACK')
+RTMIDI_API_NAMES = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK", "coremidi": "MACOSX_CORE",
+                    "winmm": "WINDOWS_MM"}
+_NOT_REAL = {getattr(rtmidi, "API_RTMIDI_DUMMY", -1), getattr(rtmidi, "API_WEB_MIDI", -1)}
+
+BytesSink = Callable[[str, list, float], None]   # (port key, raw bytes, arrival time_s)
+
+
+def api_candidates(api: str) -> list[int]:
+    """rtmidi API ids to try, in order. ``auto``: every compiled API, the platform's default first
+    (rtmidi's own "unspecified" stops at the first API that fails, e.g. ALSA without a sequencer,
+    instead of trying JACK next)."""
+    if api not in APIS:
+        raise ValueError(f"unknown MIDI API {api!r}")
+    compiled = [a for a in rtmidi.get_compiled_api() if a not in _NOT_REAL]
+    if api == "auto":
+        return compiled
+    api_id = getattr(rtmidi, "API_" + RTMIDI_API_NAMES[api])
+    if api_id not in compiled:
+        names = ", ".join(api_name(a) for a in compiled) or "none"
+        raise OSError(f"MIDI API {api} is not compiled into python-rtmidi (compiled: {names})")
+    return [api_id]
+
+
+def api_name(api_id: int) -> str:
+    """Our name for an rtmidi API id (``jack``, ``alsa``, ...)."""
+    for ours, theirs in RTMIDI_API_NAMES.items():
+        if getattr(rtmidi, "API_" + theirs) == api_id:
+            return ours
+    return str(api_id)
+
+
+OUT_CLIENT_SUFFIX = "-out"      # outputs are a client of their own: "musicgen-bridge-out:Feedback"
+PROBE_CLIENT_SUFFIX = "-probe"  # the port lister's clients (no ports)
+
+
+def own_port_regex(client_name: str) -> re.Pattern:
+    """Matches port names of this program's clients (JACK renames a second client ``name-01``)."""
+    return re.compile(rf"^{re.escape(client_name)}({OUT_CLIENT_SUFFIX}|{PROBE_CLIENT_SUFFIX})?"
+                      rf"(-\d+)?:")
+
+
+class PortLister:
+    """An rtmidi input and output kept only to list ports (they open no port of their own)."""
+
+    def __init__(self, api_id: int, client_name: str) -> None:
+        self.api_id = api_id
+        name = client_name + PROBE_CLIENT_SUFFIX
+        self._in = rtmidi.MidiIn(rtapi=api_id, name=name)
+        try:
+            self._out = rtmidi.MidiOut(rtapi=api_id, name=name)
+        except Exception:
+            self._in.delete()
+            raise
+
+    def sources(self) -> list[str]:
+        """Ports we can read from (other programs' outputs, controllers' MIDI out)."""
+        return list(self._in.get_ports())
+
+    def destinations(self) -> list[str]:
+        """Ports we can send to (also our own virtual input shows up here)."""
+        return list(self._out.get_ports())
+
+    def close(self) -> None:
+        for rt in (self._in, self._out):
+            try:
+                rt.delete()
+            except Exception:
+                pass
+
+
+class InputPort:
+    """One rtmidi input: a virtual port others connect to, or a port connected to ``source``."""
+
+    def __init__(self, api_id: int, client_name: str, port_name: str, sink: BytesSink,
+                 source: str | None = None) -> None:
+        self.api_id = api_id
+        self.client_name = client_name
+        self.port_name = port_name
+        self.source = source
+        self.key = source if source is not None else f"virtual:{port_name}"
+        self._sink = sink
+        self._rt: rtmidi.MidiIn | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._rt is not None
+
+    def open(self) -> None:
+        """Open (raises OSError with the driver's message on failure)."""
+        rt = None
+        try:
+            rt = rtmidi.MidiIn(rtapi=self.api_id, name=self.client_name)
+            # receive sysex and clock; active sensing only says "still here" every 300 ms
+            rt.ignore_types(sysex=False, timing=False, active_sense=True)
+            rt.set_callback(self._callback)
+            if self.source is None:
+                rt.open_virtual_port(self.port_name)
+            else:
+                names = rt.get_ports()
+                if self.source not in names:
+                    raise OSError(f"no MIDI source {self.source!r}")
+                rt.open_port(names.index(self.source), self.port_name)
+        except Exception as exc:
+            if rt is not None:
+                _delete(rt)
+            if isinstance(exc, OSError):
+                raise
+            raise OSError(f"{type(exc).__name__}: {exc}") from exc
+        self._rt = rt
+
+    def close(self) -> None:
+        rt, self._rt = self._rt, None
+        if rt is not None:
+            _delete(rt)
+
+    def _callback(self, event, data=None) -> None:
+        # runs on the driver's thread: stamp and hand on, nothing more
+        try:
+            self._sink(self.key, event[0], time.monotonic())
+        except Exception:
+            pass
+
+
+class OutputPort:
+    """One rtmidi output: a virtual port others connect to, or a port connected to ``dest``."""
+
+    def __init__(self, api_id: int, client_name: str, port_name: str,
+                 dest: str | None = None) -> None:
+        self.api_id = api_id
+        self.client_name = client_name
+        self.port_name = port_name
+        self.dest = dest
+        self.key = dest if dest is not None else f"virtual:{port_name}"
+        self._rt: rtmidi.MidiOut | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._rt is not None
+
+    def open(self) -> None:
+        rt = None
+        try:
+            rt = rtmidi.MidiOut(rtapi=self.api_id, name=self.client_name + OUT_CLIENT_SUFFIX)
+            if self.dest is None:
+                rt.open_virtual_port(self.port_name)
+            else:
+                names = rt.get_ports()
+                if self.dest not in names:
+                    raise OSError(f"no MIDI destination {self.dest!r}")
+                rt.open_port(names.index(self.dest), self.port_name)
+        except Exception as exc:
+            if rt is not None:
+                _delete(rt)
+            if isinstance(exc, OSError):
+                raise
+            raise OSError(f"{type(exc).__name__}: {exc}") from exc
+        self._rt = rt
+
+    def send(self, msg: mido.Message) -> None:
+        with self._lock:
+            if self._rt is None:
+                raise OSError("port is closed")
+            self._rt.send_message(msg.bytes())
+
+    def close(self) -> None:
+        with self._lock:
+            rt, self._rt = self._rt, None
+        if rt is not None:
+            _delete(rt)
+
+
+def _delete(rt) -> None:
+    for step in ("cancel_callback", "close_port", "delete"):
+        fn = getattr(rt, step, None)
+        if fn is None:
+            continue
+        try:
+            fn()
+        except Exception:
+            pass

@@ -1,0 +1,165 @@
+"""One request through the engine and into files: inputs -> conditioning -> audio -> clips.
+
+This is the single place where a validated :class:`~bridge.request.GenerationRequest` becomes
+clips on disk. The command line and the daemon's worker both call :func:`render`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .audio import AudioError, fit_channels, make_loop, normalize, read_audio, resample
+from .clips import clip_basename, ensure_out_dir, remove_clip, write_clip
+from .engine.generation import Conditioning, Engine, Sampling
+from .melody import MelodyError, chroma_from_file, chroma_from_notes, notes_from_beats
+from .request import GenerationRequest, RequestError
+
+#: Audio generated past the loop end, crossfaded into the loop start.
+LOOP_TAIL_S = 0.05
+DEFAULT_NOTES_BPM = 120.0
+
+
+@dataclass
+class RenderResult:
+    paths: list[Path]
+    seed: int
+    duration_s: float
+    sr: int
+    timings: dict = field(default_factory=dict)
+
+
+def draw_seed() -> int:
+    """A fresh random seed (recorded, so any clip can be made again)."""
+    return random.SystemRandom().randrange(0, 2**31 - 1)
+
+
+def prepare_inputs(engine: Engine, req: GenerationRequest, *, clock_bpm: float | None = None
+                   ) -> tuple[Conditioning, np.ndarray | None]:
+    """Read and check every input file of a request; returns the conditioning and the prompt audio.
+
+    Raises :class:`RequestError` (``bad_audio``, ``bad_melody``, ``bad_request``) for bad inputs, so
+    callers can refuse a request before it is queued.
+    """
+    cond = Conditioning(prompt=req.prompt)
+    if req.melody or req.melody_notes:
+        if not engine.loaded.is_melody:
+            raise RequestError("bad_melody", f"model {engine.loaded.spec!r} takes no melody; "
+                               "start the daemon with a melody model (e.g. --model melody)")
+        try:
+            if req.melody:
+                cond.chroma = chroma_from_file(req.melody)
+            else:
+                if isinstance(req.melody_notes, str):
+                    raise RequestError("bad_melody", f"no notes were sent under id {req.melody_notes!r}")
+                bpm = req.bpm or clock_bpm or DEFAULT_NOTES_BPM
+                cond.chroma = chroma_from_notes(notes_from_beats(req.melody_notes, bpm))
+        except MelodyError as exc:
+            raise RequestError("bad_melody", str(exc)) from None
+    prompt_audio = None
+    if req.action == "continue":
+        try:
+            audio, sr = read_audio(req.audio_path, start_s=req.start_s, end_s=req.end_s)
+        except AudioError as exc:
+            raise RequestError("bad_audio", str(exc)) from None
+        prompt_audio = fit_channels(resample(audio, sr, engine.sr), engine.channels)
+        hop = engine.sr // engine.loaded.frame_rate
+        if prompt_audio.shape[1] < hop:
+            raise RequestError("bad_audio", "the region to continue is too short (under 20 ms)")
+        cond.prompt_audio = prompt_audio
+    return cond, prompt_audio
+
+
+def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *, hook=None,
+           clock_bpm: float | None = None, cond: Conditioning | None = None) -> RenderResult:
+    """Generate the clips of ``req`` and write them (with sidecars) to ``out_dir``.
+
+    ``hook(fraction)`` is called with progress in 0..1 and may raise ``Cancelled``; then no file
+    is left behind. Raises :class:`RequestError` for bad inputs and ``OSError`` for an unwritable
+    output folder.
+    """
+    t0 = time.perf_counter()
+    if req.model and req.model != engine.loaded.spec:
+        raise RequestError("unknown_model", f"model {req.model!r} is not loaded (the daemon runs {engine.loaded.spec!r})")
+    if cond is None:
+        cond, _ = prepare_inputs(engine, req, clock_bpm=clock_bpm)
+    folder = ensure_out_dir(out_dir)
+    seed = req.seed if req.seed is not None else draw_seed()
+    length_s = req.length_s()
+    gen_s = length_s + (LOOP_TAIL_S if req.loop else 0.0)
+    sampling = Sampling(top_k=req.top_k, top_p=req.top_p, temperature=req.temperature, cfg=req.cfg)
+    t_in = time.perf_counter()
+    out = engine.generate(cond, gen_s, sampling, seed=seed, variations=req.variations, hook=hook)
+    t_gen = time.perf_counter()
+    sr = out.sr
+    length_samples = int(round(length_s * sr))
+    when = time.time()
+    written: list[Path] = []
+    try:
+        for v in range(out.audio.shape[0]):
+            audio = out.audio[v]
+            if req.loop:
+                audio = make_loop(audio, sr, length_samples)
+            else:
+                audio = audio[:, :length_samples]
+            if req.keep_prompt and cond.prompt_audio is not None:
+                audio = np.concatenate([cond.prompt_audio, audio], axis=1)
+            audio = normalize(audio, sr, req.normalize)
+            base = clip_basename(req.name or req.prompt or ("continuation" if req.action == "continue" else "melody"),
+                                 seed, v + 1 if req.variations > 1 else None, when)
+            sidecar = _sidecar(engine, req, seed, v, audio, sr, length_s, out, t0, t_in, t_gen)
+            written.append(write_clip(folder, base, audio, sr, req.format, sidecar))
+    except BaseException:
+        for p in written:
+            remove_clip(p)
+        raise
+    timings = {"inputs_s": round(t_in - t0, 3), "generate_s": round(t_gen - t_in, 3),
+               "write_s": round(time.perf_counter() - t_gen, 3), "total_s": round(time.perf_counter() - t0, 3)}
+    return RenderResult(paths=written, seed=seed, duration_s=length_s, sr=sr, timings=timings)
+
+
+def _sidecar(engine, req, seed, v, audio, sr, length_s, out, t0, t_in, t_gen) -> dict:
+    import torch
+    import transformers
+
+    params = req.to_dict()
+    for key in ("reply_host", "reply_port", "extra"):
+        params.pop(key, None)
+    return {
+        "musicgen_bridge": __version__,
+        "id": req.id,
+        "action": req.action,
+        "prompt": req.prompt,
+        "seed": seed,
+        "variation": v + 1,
+        "variations": req.variations,
+        "model": engine.loaded.spec,
+        "model_source": engine.loaded.source,
+        "device": engine.loaded.device,
+        "decoder": engine.decoder,
+        "sr": sr,
+        "channels": int(audio.shape[0]),
+        "duration_s": round(audio.shape[1] / sr, 6),
+        "generated_s": round(length_s, 6),
+        "bpm": req.bpm,
+        "bars": req.bars,
+        "beats_per_bar": req.beats_per_bar,
+        "loop": req.loop,
+        "source": ({"audio_path": str(req.audio_path), "start_s": req.start_s, "end_s": req.end_s,
+                    "prompt_samples_used": out.prompt_samples} if req.action == "continue" else None),
+        "melody": req.melody or (req.melody_notes if isinstance(req.melody_notes, str) else
+                                 (f"{len(req.melody_notes)} notes" if req.melody_notes else None)),
+        "parameters": params,
+        "timings": {"inputs_s": round(t_in - t0, 3), "generate_s": round(t_gen - t_in, 3),
+                    "realtime_factor": out.timings.get("realtime_factor"), "windows": out.windows},
+        "versions": {"musicgen_bridge": __version__, "torch": torch.__version__,
+                     "transformers": transformers.__version__, "python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

@@ -1,0 +1,879 @@
+// live_glue.js - the script of the MusicGen Bridge device's [js] object (Max 8 and 9, Live 11
+// and 12). It connects the device's controls, the OSC patch ([udpsend]/[udpreceive]) and the
+// Live API; everything that can be decided without Live lives in mgb_protocol.js,
+// mgb_timing.js and mgb_session.js. The device loads the bundle musicgen_bridge.js that
+// max_for_live/build.py makes from these files; under Node the tests load them one by one.
+//
+// The Live API is touched only after [live.thisdevice] has sent `init` (never in global code),
+// and only in message handlers that the patch defers to the low-priority thread.
+// ES5 only: Max 8's [js] engine has no let/const, arrow functions or template literals.
+
+autowatch = 0;
+inlets = 1;
+outlets = 11;
+
+// Outlets, wired in "MusicGen Bridge.maxpat" (the tests check the wiring).
+var OUT_ZL = 0;        // "zlclear" / "bang" to [zl.group] that assembles an OSC message
+var OUT_INT = 1;       // int atoms -> [t i] -> [zl.group]
+var OUT_FLOAT = 2;     // float atoms -> [t f] -> [zl.group] (so 120. stays a float)
+var OUT_SYMBOL = 3;    // "symbol <s>" atoms -> [zl.group]
+var OUT_STATUS = 4;    // "set <text>" -> the status line
+var OUT_PROGRESS = 5;  // 0..100 -> the progress bar
+var OUT_LED = 6;       // 1/0 -> the connection indicator
+var OUT_SEND = 7;      // "host <h>" / "port <n>" -> [udpsend]
+var OUT_RECV = 8;      // "port <n>" -> [udpreceive]
+var OUT_STATE = 9;     // "state <json>" -> [pattr] (saved with the Live Set)
+var OUT_UI = 10;       // "<control> set <value>" -> [route] -> the controls
+
+function mgbRequire(name) {
+    if (typeof __mgb_modules === "object" && __mgb_modules[name]) { return __mgb_modules[name]; }
+    return require("./" + name + ".js");
+}
+mgbRequire.local = 1;
+
+var protocol = mgbRequire("mgb_protocol");
+var timing = mgbRequire("mgb_timing");
+var session = mgbRequire("mgb_session");
+
+// Items of the Model menu, in order; "auto" sends no model key (the daemon's loaded model).
+var MODEL_CHOICES = ["auto", "small", "medium", "large", "melody", "melody-large",
+    "stereo-small", "stereo-medium", "stereo-large", "stereo-melody", "stereo-melody-large"];
+var PLACE_CHOICES = ["auto", "session", "arrangement"];
+var PING_INTERVAL_MS = 2000;
+var PING_TIMEOUT_MS = 5000;
+
+var S = {
+    prompt: "",
+    lengthMode: 0,        // 0 = bars (from Live's tempo and time signature), 1 = seconds
+    bars: 4,
+    seconds: 8,
+    modelIndex: 0,
+    variations: 1,
+    temperature: 1.0,
+    cfg: 3.0,
+    loop: 1,
+    place: 0,
+    useKey: 1,
+    host: "127.0.0.1",
+    port: 9000,
+    replyPort: 0,         // 0 = auto: 9001 + (this device's id mod 500)
+    folder: "",
+    token: ""
+};
+
+var seeds = new session.SeedState();
+var jobs = new session.JobBook();
+var conn = new session.Connection(PING_TIMEOUT_MS);
+var liveVer = null;
+var ready = false;
+var counter = 0;
+var daemonModel = "";
+var daemonDevice = "";
+var pinger = null;
+var activeReplyPort = 0;
+
+// ---- messages from the controls ------------------------------------------------------------
+
+function text() { setPrompt(argList(arguments)); }
+function prompt() { setPrompt(argList(arguments)); }
+
+function setPrompt(args) {
+    if (args.length >= 2 && args[0] === "text") { args = args.slice(1); }
+    S.prompt = args.join(" ");
+    saveState();
+}
+setPrompt.local = 1;
+
+function lengthmode(v) { S.lengthMode = toInt(v) === 1 ? 1 : 0; }
+function bars(v) { S.bars = Number(v); }
+function seconds(v) { S.seconds = Number(v); }
+function model(v) { S.modelIndex = Math.max(0, Math.min(MODEL_CHOICES.length - 1, toInt(v))); }
+function variations(v) { S.variations = Math.max(1, Math.min(8, toInt(v))); }
+function temperature(v) { S.temperature = Number(v); }
+function cfg(v) { S.cfg = Number(v); }
+function loop(v) { S.loop = toInt(v) ? 1 : 0; }
+function place(v) { S.place = Math.max(0, Math.min(2, toInt(v))); }
+function usekey(v) { S.useKey = toInt(v) ? 1 : 0; }
+
+function seed(v) {
+    seeds.value = Math.max(0, Math.min(session.SEED_MAX, toInt(v)));
+}
+
+function dice(v) { seeds.dice = toInt(v) ? true : false; }
+
+function recall() {
+    var s = seeds.recall();
+    if (s === null) { setStatus("No seed to recall yet: generate something first"); return; }
+    outlet(OUT_UI, "seed", "set", s);
+    outlet(OUT_UI, "dice", "set", 0);
+    setStatus("Seed " + s + " recalled (dice off): Generate makes the same clip again");
+    saveState();
+}
+
+function host() {
+    var args = argList(arguments);
+    if (args.length >= 2 && args[0] === "text") { args = args.slice(1); }
+    var h = args.join("").replace(/\s+/g, "");
+    if (!h) { return; }
+    S.host = h;
+    applyNetwork();
+    saveState();
+}
+
+function port(v) {
+    var p = toInt(v);
+    if (p < 1 || p > 65535) { return; }
+    S.port = p;
+    applyNetwork();
+    saveState();
+}
+
+function replyport(v) {
+    var p = toInt(v);
+    if (p < 0 || p > 65535) { return; }
+    S.replyPort = p;
+    applyNetwork();
+    saveState();
+}
+
+function token() {
+    var args = argList(arguments);
+    if (args.length >= 1 && args[0] === "text") { args = args.slice(1); }
+    S.token = args.join("").replace(/\s+/g, "");
+    saveState();
+}
+
+// The folder the user picked (from [opendialog fold] -> [conformpath slash boot]).
+function folder() {
+    var f = session.nativeFolder(argList(arguments).join(" "));
+    if (!f) { return; }
+    S.folder = f;
+    outlet(OUT_UI, "folder", "set", f);
+    setStatus("Output folder (when the Live Set is not saved yet): " + f);
+    saveState();
+}
+
+// Saved state coming back from [pattr] (when the Live Set loads, and echoes of our own saves).
+function restore() {
+    var args = argList(arguments);
+    var i, st;
+    for (i = 0; i < args.length; i++) {
+        if (typeof args[i] === "string" && args[i].charAt(0) === "{") {
+            try { st = JSON.parse(args[i]); } catch (e) { st = null; }
+        }
+    }
+    if (!st) { return; }
+    if (typeof st.prompt === "string" && st.prompt !== S.prompt) {
+        S.prompt = st.prompt;
+        outlet(OUT_UI, "prompt", "set", S.prompt);
+    }
+    if (typeof st.folder === "string" && st.folder !== S.folder) {
+        S.folder = st.folder;
+        outlet(OUT_UI, "folder", "set", S.folder || "(none)");
+    }
+    if (typeof st.host === "string" && st.host && st.host !== S.host) {
+        S.host = st.host;
+        outlet(OUT_UI, "host", "set", S.host);
+    }
+    if (typeof st.token === "string") { S.token = st.token; }
+    if (st.port > 0) { S.port = toInt(st.port); }
+    if (st.replyPort >= 0) { S.replyPort = toInt(st.replyPort); }
+    if (st.lastSeed !== undefined && st.lastSeed !== null) { seeds.last = toInt(st.lastSeed); }
+    if (ready) { applyNetwork(); }
+}
+
+// ---- start --------------------------------------------------------------------------------
+
+// From [live.thisdevice] (deferred): the Live API is usable from here on.
+function init() {
+    var app;
+    ready = true;
+    try {
+        app = new LiveAPI("live_app");
+        liveVer = session.liveVersion(app.call("get_major_version"), app.call("get_minor_version"),
+            app.call("get_bugfix_version"));
+    } catch (e) {
+        liveVer = session.liveVersion(0, 0, 0);
+    }
+    applyNetwork();
+    startPinger();
+    if (liveVer.canCreateAudioClip) {
+        setStatus("Ready (Live " + liveVer.text + "). Type a prompt and press Generate");
+    } else {
+        setStatus("Live " + liveVer.text + ": clips cannot be created from a device before Live 12.0.5; " +
+            "results will be shown here as file paths to drag in");
+    }
+    ping();
+}
+
+function startPinger() {
+    if (pinger) { return; }
+    pinger = new Task(pingTick, this);
+    pinger.interval = PING_INTERVAL_MS;
+    pinger.repeat();
+}
+startPinger.local = 1;
+
+function pingTick() {
+    var now = nowMs();
+    if (conn.tick(now)) { showConnection(); }
+    ping();
+}
+pingTick.local = 1;
+
+function ping() {
+    if (!ready) { return; }
+    sendMessage(protocol.buildPing(replyOpts()));
+    conn.pingSent(nowMs());
+}
+
+function applyNetwork() {
+    outlet(OUT_SEND, "host", S.host);
+    outlet(OUT_SEND, "port", S.port);
+    var rp = replyPortInUse();
+    if (rp !== activeReplyPort) {
+        activeReplyPort = rp;
+        outlet(OUT_RECV, "port", rp);
+    }
+    outlet(OUT_UI, "replyport_auto", "set", "reply port " + rp);
+}
+applyNetwork.local = 1;
+
+function replyPortInUse() {
+    var dev;
+    if (S.replyPort > 0) { return S.replyPort; }
+    if (!ready) { return 9001; }
+    try {
+        dev = new LiveAPI("this_device");
+        return 9001 + (toInt(dev.id) % 500);
+    } catch (e) {
+        return 9001;
+    }
+}
+replyPortInUse.local = 1;
+
+function replyOpts() {
+    var o = { reply_port: activeReplyPort || replyPortInUse() };
+    if (S.token) { o.token = S.token; }
+    return o;
+}
+replyOpts.local = 1;
+
+// ---- requests -----------------------------------------------------------------------------
+
+function generate() {
+    if (!isPress(arguments) || !checkReady()) { return; }
+    try {
+        if (!trim(S.prompt)) { throw new Error("type a prompt first"); }
+        var song = songContext();
+        var target = generateTarget(false);
+        var len = lengthForRequest(song);
+        var id = nextId();
+        var req = requestBase(len, song, target);
+        sendMessage(protocol.buildGenerate(id, promptFor(song), req.opts));
+        jobs.add(id, jobInfo("generate", target, len, req.seed, S.prompt, song));
+        setStatus("Sent " + describeLength(len) + " of \"" + shortText(S.prompt) + "\" (seed " + req.seed + ")" +
+            outDirNote(req));
+        progress(0);
+    } catch (e) {
+        setStatus("Generate: " + e.message);
+    }
+}
+
+// Continue the selected audio clip (Live's detail clip) from the end of the region it plays.
+function continuation() {
+    if (!isPress(arguments) || !checkReady()) { return; }
+    try {
+        var clip = new LiveAPI("live_set view detail_clip");
+        if (!exists(clip)) { throw new Error("select an audio clip first (click it so it shows in the detail view)"); }
+        if (getNum(clip, "is_midi_clip") === 1) { throw new Error("the selected clip is a MIDI clip: use Melody for MIDI clips"); }
+        var audioPath = getStr(clip, "file_path");
+        if (!audioPath) { throw new Error("the selected clip has no audio file"); }
+        var warped = getNum(clip, "warping") === 1;
+        var song = songContext();
+        var region = timing.clipRegionSeconds({
+            warping: warped,
+            looping: getNum(clip, "looping"),
+            start_marker: getNum(clip, "start_marker"),
+            end_marker: getNum(clip, "end_marker"),
+            loop_start: getNum(clip, "loop_start"),
+            loop_end: getNum(clip, "loop_end"),
+            warp_markers: warped ? safeGet(clip, "warp_markers") : null
+        }, song.tempo);
+        var target = continueTarget(clip);
+        var len = lengthForRequest(song);
+        var id = nextId();
+        var req = requestBase(len, song, target);
+        var clipLabel = getStr(clip, "name") || session.basename(audioPath);
+        req.opts.loop = undefined;
+        req.opts.start = region.start_s;
+        req.opts.end = region.end_s;
+        if (trim(S.prompt)) { req.opts.prompt = promptFor(song); }
+        req.opts.name = clipBaseName(clipLabel, "clip");
+        sendMessage(protocol.buildContinue(id, audioPath, req.opts));
+        jobs.add(id, jobInfo("continue", target, len, req.seed,
+            trim(S.prompt) ? S.prompt : clipLabel + " cont", song));
+        setStatus("Continuing \"" + shortText(clipLabel) + "\" after " + round2(region.start_s) + "-" +
+            round2(region.end_s) + " s of its file" + outDirNote(req));
+        progress(0);
+    } catch (e) {
+        setStatus("Continue: " + e.message);
+    }
+}
+
+// The selected MIDI clip's notes as a melody for a melody model; the result is as long as the
+// part of the clip that plays.
+function melody() {
+    if (!isPress(arguments) || !checkReady()) { return; }
+    try {
+        var clip = new LiveAPI("live_set view detail_clip");
+        if (!exists(clip) || getNum(clip, "is_midi_clip") !== 1) {
+            throw new Error("select a MIDI clip first (click it so it shows in the detail view)");
+        }
+        if (S.modelIndex === 0 && daemonModel && daemonModel.toLowerCase().indexOf("melody") < 0) {
+            throw new Error("the daemon's model (" + daemonModel + ") takes no melody: start it with " +
+                "--model melody, or pick a melody model in the menu");
+        }
+        var song = songContext();
+        var region = timing.midiRegionBeats({
+            looping: getNum(clip, "looping"),
+            start_marker: getNum(clip, "start_marker"),
+            end_marker: getNum(clip, "end_marker"),
+            loop_start: getNum(clip, "loop_start"),
+            loop_end: getNum(clip, "loop_end")
+        });
+        var json = clip.call("get_notes_extended", 0, 128, region.startBeats, region.lengthBeats);
+        var notes = protocol.notesFromLive(json, region.startBeats, region.endBeats);
+        if (!notes.length) { throw new Error("the MIDI clip has no unmuted notes in the part that plays"); }
+        var target = generateTarget(true);
+        var len = timing.lengthKeys(region.lengthBeats / timing.beatsPerBarQuarter(song.numerator, song.denominator),
+            song.tempo, song.numerator, song.denominator);
+        var id = nextId();
+        var chunks = protocol.buildNotesMessages(id, notes);
+        var req = requestBase(len, song, target);
+        var i;
+        req.opts.bpm = song.tempo;
+        req.opts.melody_notes = id;
+        req.opts.loop = undefined;
+        for (i = 0; i < chunks.length; i++) { sendMessage(chunks[i]); }
+        sendMessage(protocol.buildGenerate(id, promptFor(song), req.opts));
+        jobs.add(id, jobInfo("melody", target, len, req.seed,
+            trim(S.prompt) ? S.prompt : (getStr(clip, "name") || "melody"), song));
+        setStatus("Sent a melody of " + notes.length + " notes in " + chunks.length + " message" +
+            (chunks.length > 1 ? "s" : "") + ", " + describeLength(len) + outDirNote(req));
+        progress(0);
+    } catch (e) {
+        setStatus("Melody: " + e.message);
+    }
+}
+
+function cancel() {
+    if (!isPress(arguments) || !checkReady()) { return; }
+    var job = jobs.latest();
+    if (!job) { setStatus("Nothing to cancel"); return; }
+    sendMessage(protocol.buildCancel(job.id));
+    setStatus("Cancelling \"" + shortText(job.label) + "\"...");
+}
+
+// ---- replies ------------------------------------------------------------------------------
+
+// [udpreceive] -> [prepend reply] -> [deferlow] -> here: reply /musicgen/<what> args...
+function reply(address) {
+    var r = protocol.parseReply(String(address), Array.prototype.slice.call(arguments, 1));
+    var job;
+    if (r.type !== "unknown") {
+        if (conn.heard(nowMs(), r.type === "pong" ? r.version : undefined)) { showConnection(); }
+    }
+    switch (r.type) {
+    case "pong":
+        return;
+    case "status":
+        daemonModel = r.fields.model === undefined ? "" : String(r.fields.model);
+        daemonDevice = r.fields.device === undefined ? "" : String(r.fields.device);
+        return;
+    case "accepted":
+        job = jobs.get(r.id);
+        if (!job) { return; }
+        job.state = "accepted";
+        setStatus(r.queuePosition > 0 ? "Queued (" + r.queuePosition + " ahead): \"" + shortText(job.label) + "\"" :
+            "Generating \"" + shortText(job.label) + "\"...");
+        return;
+    case "progress":
+        job = jobs.get(r.id);
+        if (!job) { return; }
+        job.state = "running";
+        job.fraction = r.fraction;
+        if (job === jobs.latest()) {
+            progress(Math.round(r.fraction * 100));
+            setStatus("Generating \"" + shortText(job.label) + "\" " + Math.round(r.fraction * 100) + "%");
+        }
+        return;
+    case "done":
+        onDone(r);
+        return;
+    case "error":
+        job = r.id ? jobs.remove(r.id) : null;
+        if (r.id && !job) { return; }   // another device's job
+        progress(0);
+        setStatus("Error " + r.code + ": " + r.message);
+        return;
+    case "cancelled":
+        job = jobs.remove(r.id);
+        if (!job) { return; }
+        progress(0);
+        setStatus("Cancelled \"" + shortText(job.label) + "\"");
+        return;
+    default:
+        return;
+    }
+}
+
+function onDone(r) {
+    var job = jobs.remove(r.id);
+    var placed, seedFromFile;
+    if (!job) { return; }
+    progress(100);
+    seedFromFile = protocol.seedFromPath(r.paths[0]);
+    seeds.last = job.seed !== undefined && job.seed !== null ? job.seed : seedFromFile;
+    saveState();
+    if (!r.paths.length) { setStatus("The daemon finished \"" + shortText(job.label) + "\" but sent no file"); return; }
+    if (!liveVer || !liveVer.canCreateAudioClip) {
+        setStatus(session.dragMessage(liveVer || session.liveVersion(0, 0, 0), r.paths));
+        return;
+    }
+    try {
+        placed = job.placement === "arrangement" ? placeInArrangement(job, r.paths) : placeInSession(job, r.paths);
+        if (placed.missing.length) {
+            setStatus(placed.reason + ": drag " + placed.missing.join("  |  "));
+        } else {
+            setStatus("Done: " + placed.where + " (seed " + seeds.last + ")");
+        }
+    } catch (e) {
+        setStatus("Could not create the clip (" + e.message + "): drag " + r.paths.join("  |  "));
+    }
+}
+onDone.local = 1;
+
+// New clips in the first empty slots of the job's track at or after job.slotStart.
+function placeInSession(job, paths) {
+    var track = byId(job.trackId);
+    var slotIds, hasClip, choice, i, slot, made;
+    if (!exists(track)) { throw new Error("the target track is gone"); }
+    slotIds = childIds(track, "clip_slots");
+    hasClip = [];
+    for (i = 0; i < slotIds.length; i++) { hasClip.push(getNum(byId(slotIds[i]), "has_clip")); }
+    choice = session.chooseSlots(hasClip, paths.length, job.slotStart);
+    made = [];
+    for (i = 0; i < choice.slots.length; i++) {
+        slot = byId(slotIds[choice.slots[i]]);
+        slot.call("create_audio_clip", paths[i]);
+        if (getNum(slot, "has_clip") !== 1) {
+            throw new Error("Live made no clip from " + paths[i]);
+        }
+        finishClip(byId(childId(slot, "clip")), job, i, paths.length);
+        made.push(choice.slots[i] + 1);
+    }
+    return {
+        where: "track \"" + getStr(track, "name") + "\", slot" + (made.length > 1 ? "s " : " ") + made.join(", "),
+        missing: paths.slice(choice.slots.length),
+        reason: "No empty clip slot left on track \"" + getStr(track, "name") + "\""
+    };
+}
+placeInSession.local = 1;
+
+// New clips on the job's track in the arrangement, one after the other from job.positionBeats.
+function placeInArrangement(job, paths) {
+    var track = byId(job.trackId);
+    var i, pos, clip;
+    var step = job.lengthBeats > 0 ? job.lengthBeats : 0;
+    if (!exists(track)) { throw new Error("the target track is gone"); }
+    for (i = 0; i < paths.length; i++) {
+        pos = job.positionBeats + i * step;
+        track.call("create_audio_clip", paths[i], pos);
+        clip = arrangementClipAt(track, pos);
+        if (!clip) { throw new Error("Live made no arrangement clip from " + paths[i]); }
+        finishClip(clip, job, i, paths.length);
+    }
+    return {
+        where: "track \"" + getStr(track, "name") + "\" at beat " + round2(job.positionBeats) + " (bar " +
+            round2(job.positionBeats / job.beatsPerBar + 1) + ")",
+        missing: [],
+        reason: ""
+    };
+}
+placeInArrangement.local = 1;
+
+function arrangementClipAt(track, posBeats) {
+    var ids = childIds(track, "arrangement_clips");
+    var i, c;
+    for (i = ids.length - 1; i >= 0; i--) {
+        c = byId(ids[i]);
+        if (Math.abs(getNum(c, "start_time") - posBeats) < 1e-4) { return c; }
+    }
+    return null;
+}
+arrangementClipAt.local = 1;
+
+// Name the new clip after the prompt; clips made to the song's bars play warped at its tempo.
+function finishClip(clip, job, index, count) {
+    if (!exists(clip)) { return; }
+    clip.set("name", session.clipName(job.label, index, count));
+    if (job.warpToSong) {
+        try {
+            clip.set("warping", 1);
+            alignWarp(clip, job.lengthBeats, job.duration_s);
+        } catch (e) {
+            post("MusicGen Bridge: could not warp the clip: " + e.message + "\n");
+        }
+    }
+}
+finishClip.local = 1;
+
+// When Live guessed another length for the new clip than the bars it was made for, move its end
+// warp marker so the clip spans exactly lengthBeats (the file is exactly duration_s long).
+function alignWarp(clip, lengthBeats, duration_s) {
+    var markers = timing.parseWarpMarkers(safeGet(clip, "warp_markers"));
+    var i, best = null;
+    if (!(lengthBeats > 0) || markers.length < 2) { return; }
+    for (i = 0; i < markers.length; i++) {
+        if (best === null || Math.abs(markers[i].sample_time - duration_s) < Math.abs(best.sample_time - duration_s)) {
+            best = markers[i];
+        }
+    }
+    if (best && Math.abs(best.sample_time - duration_s) < 0.05 && Math.abs(best.beat_time - lengthBeats) > 1e-3) {
+        clip.call("move_warp_marker", best.beat_time, lengthBeats - best.beat_time);
+    }
+}
+alignWarp.local = 1;
+
+// ---- Live context -------------------------------------------------------------------------
+
+function songContext() {
+    var song = new LiveAPI("live_set");
+    var ctx = {
+        tempo: getNum(song, "tempo"),
+        numerator: getNum(song, "signature_numerator") || 4,
+        denominator: getNum(song, "signature_denominator") || 4,
+        keyPhrase: "",
+        setPath: ""
+    };
+    if (S.useKey && liveVer && liveVer.major >= 12) {
+        try {
+            if (getNum(song, "scale_mode") === 1) {
+                ctx.keyPhrase = timing.keyPhrase(getNum(song, "root_note"), getStr(song, "scale_name"));
+            }
+        } catch (e) { ctx.keyPhrase = ""; }
+    }
+    try { ctx.setPath = getStr(song, "file_path"); } catch (e2) { ctx.setPath = ""; }
+    if (!(ctx.tempo > 0)) { throw new Error("cannot read the song tempo"); }
+    return ctx;
+}
+songContext.local = 1;
+
+function promptFor(song) {
+    return timing.promptWithKey(S.prompt, song.keyPhrase);
+}
+promptFor.local = 1;
+
+function lengthForRequest(song) {
+    if (S.lengthMode === 1) { return timing.secondsKeys(S.seconds, song.tempo); }
+    return timing.lengthKeys(S.bars, song.tempo, song.numerator, song.denominator);
+}
+lengthForRequest.local = 1;
+
+// Keys every request carries: length, sampling, seed, variations, files, replies. Returns
+// {opts, outSource, seed}; outSource says where the files go ("set", "user" or "daemon").
+function requestBase(len, song, target) {
+    var out = session.chooseOutDir(song.setPath, S.folder);
+    var seedValue = seeds.next();
+    var o = {
+        bpm: len.bpm,
+        bars: len.bars,
+        beats_per_bar: len.beats_per_bar,
+        duration: len.duration,
+        loop: S.lengthMode === 0 && S.loop ? 1 : undefined,
+        model: S.modelIndex > 0 ? MODEL_CHOICES[S.modelIndex] : undefined,
+        seed: seedValue,
+        temperature: S.temperature,
+        cfg: S.cfg,
+        variations: S.variations > 1 ? S.variations : undefined,
+        out_dir: out.outDir || undefined,
+        daw: "ableton",
+        position: target.placement === "arrangement" ? target.positionBeats : undefined,
+        track: target.trackName || undefined,
+        reply_port: activeReplyPort || replyPortInUse(),
+        token: S.token || undefined
+    };
+    outlet(OUT_UI, "seed", "set", seedValue);
+    return { opts: o, outSource: out.source, seed: seedValue };
+}
+requestBase.local = 1;
+
+function jobInfo(kind, target, len, seedValue, label, song) {
+    return {
+        kind: kind,
+        label: label,
+        trackId: target.trackId,
+        placement: target.placement,
+        slotStart: target.slotStart,
+        positionBeats: target.positionBeats,
+        lengthBeats: len.lengthBeats,
+        duration_s: len.duration_s,
+        beatsPerBar: timing.beatsPerBarQuarter(song.numerator, song.denominator),
+        warpToSong: S.lengthMode === 0 && kind !== "continue",
+        seed: seedValue
+    };
+}
+jobInfo.local = 1;
+
+// Where a generate/melody result goes: this device's track when it is an audio track, else the
+// selected track (melody: this device's track only, since the selected track holds the MIDI).
+function generateTarget(deviceTrackOnly) {
+    var track = deviceTrack();
+    if (!isAudioTrack(track)) {
+        if (deviceTrackOnly) {
+            throw new Error("put MusicGen Bridge on an audio track: the result lands on the device's track");
+        }
+        track = new LiveAPI("live_set view selected_track");
+        if (!isAudioTrack(track)) {
+            throw new Error("select an audio track (or put the device on one): clips land on audio tracks");
+        }
+    }
+    return targetOnTrack(track, choosePlacement(), 0, songPositionBeats());
+}
+generateTarget.local = 1;
+
+// A continuation goes to the next slot after the clip (session) or right after it (arrangement).
+function continueTarget(clip) {
+    var parent = byId(childId(clip, "canonical_parent"));
+    var track, slotIndex;
+    if (exists(parent) && String(parent.type) === "ClipSlot") {
+        track = byId(childId(parent, "canonical_parent"));
+        slotIndex = childIds(track, "clip_slots").indexOf(toInt(parent.id));
+        return targetOnTrack(track, "session", slotIndex + 1, 0);
+    }
+    if (exists(parent) && String(parent.type) === "Track") {
+        return targetOnTrack(parent, "arrangement", 0, getNum(clip, "end_time"));
+    }
+    throw new Error("cannot tell where the selected clip lives");
+}
+continueTarget.local = 1;
+
+function targetOnTrack(track, placement, slotStart, positionBeats) {
+    if (!isAudioTrack(track)) { throw new Error("the target track is not an audio track"); }
+    if (toInt(getNum(track, "is_frozen")) === 1) { throw new Error("track \"" + getStr(track, "name") + "\" is frozen"); }
+    return {
+        trackId: toInt(track.id),
+        trackName: getStr(track, "name"),
+        placement: placement,
+        slotStart: slotStart,
+        positionBeats: positionBeats
+    };
+}
+targetOnTrack.local = 1;
+
+function choosePlacement() {
+    var view;
+    if (S.place === 1) { return "session"; }
+    if (S.place === 2) { return "arrangement"; }
+    try {
+        view = new LiveAPI("live_app view");
+        return getStr(view, "focused_document_view") === "Arranger" ? "arrangement" : "session";
+    } catch (e) {
+        return "session";
+    }
+}
+choosePlacement.local = 1;
+
+// The insert marker: where playback starts (the playing position while stopped).
+function songPositionBeats() {
+    var song = new LiveAPI("live_set");
+    var playing = getNum(song, "is_playing") === 1;
+    var pos = playing ? getNum(song, "start_time") : getNum(song, "current_song_time");
+    if (!isFinite(pos)) { pos = getNum(song, "current_song_time"); }
+    return isFinite(pos) && pos > 0 ? pos : 0;
+}
+songPositionBeats.local = 1;
+
+// The track this device sits on (through racks: device -> chain -> rack -> ... -> track).
+function deviceTrack() {
+    var obj = new LiveAPI("this_device");
+    var i;
+    for (i = 0; i < 12 && exists(obj); i++) {
+        obj = byId(childId(obj, "canonical_parent"));
+        if (exists(obj) && String(obj.type) === "Track") { return obj; }
+    }
+    return null;
+}
+deviceTrack.local = 1;
+
+function isAudioTrack(track) {
+    if (!exists(track) || String(track.type) !== "Track") { return false; }
+    if (getNum(track, "has_audio_input") !== 1) { return false; }
+    return childIds(new LiveAPI("live_set"), "tracks").indexOf(toInt(track.id)) >= 0;
+}
+isAudioTrack.local = 1;
+
+// ---- sending ------------------------------------------------------------------------------
+
+// A typed message out through the patch: [zl.group] collects the atoms, [udpsend] sends them.
+function sendMessage(msg) {
+    var i, a;
+    outlet(OUT_ZL, "zlclear");
+    for (i = 0; i < msg.length; i++) {
+        a = msg[i];
+        if (a.t === "i") { outlet(OUT_INT, a.v); }
+        else if (a.t === "f") { outlet(OUT_FLOAT, a.v); }
+        else { outlet(OUT_SYMBOL, "symbol", String(a.v)); }
+    }
+    outlet(OUT_ZL, "bang");
+}
+sendMessage.local = 1;
+
+function showConnection() {
+    outlet(OUT_LED, conn.isUp() ? 1 : 0);
+    if (conn.state === "connected") {
+        setStatus("Connected to musicgen-bridge " + conn.version + " at " + S.host + ":" + S.port);
+        sendMessage(protocol.buildStatus(replyOpts()));
+    } else if (conn.state === "lost") {
+        setStatus("No answer from " + S.host + ":" + S.port + " (reply port " + activeReplyPort +
+            "): is `musicgen-bridge serve` running?");
+    }
+}
+showConnection.local = 1;
+
+// ---- helpers ------------------------------------------------------------------------------
+
+function saveState() {
+    if (!ready) { return; }
+    outlet(OUT_STATE, "state", JSON.stringify({
+        v: 1, prompt: S.prompt, folder: S.folder, host: S.host, port: S.port,
+        replyPort: S.replyPort, token: S.token, lastSeed: seeds.last
+    }));
+}
+saveState.local = 1;
+
+function checkReady() {
+    if (!ready) { setStatus("Not ready: the device is still loading"); }
+    return ready;
+}
+checkReady.local = 1;
+
+// Buttons send a bang, or 1 on press; a 0 (release, or a toggle turned off) is no press.
+function isPress(args) {
+    return !(args.length > 0 && Number(args[0]) === 0);
+}
+isPress.local = 1;
+
+function nextId() {
+    counter += 1;
+    return session.makeJobId(nowMs(), counter);
+}
+nextId.local = 1;
+
+function setStatus(textLine) {
+    outlet(OUT_STATUS, "set", String(textLine));
+}
+setStatus.local = 1;
+
+function progress(percent) {
+    outlet(OUT_PROGRESS, Math.max(0, Math.min(100, toInt(percent))));
+}
+progress.local = 1;
+
+function outDirNote(req) {
+    if (req.outSource === "daemon") {
+        return " - files go to the daemon's output folder (save the Live Set or pick a folder)";
+    }
+    return "";
+}
+outDirNote.local = 1;
+
+function describeLength(len) {
+    if (len.bars !== undefined) { return round2(len.bars) + " bar" + (len.bars === 1 ? "" : "s"); }
+    return round2(len.duration_s) + " s";
+}
+describeLength.local = 1;
+
+function clipBaseName(name, fallback) {
+    var n = trim(name).replace(/[^A-Za-z0-9 ._-]+/g, " ").replace(/\s+/g, "-");
+    return (n ? n.slice(0, 40) : fallback) + "-cont";
+}
+clipBaseName.local = 1;
+
+function shortText(s) {
+    var t = trim(s);
+    return t.length > 40 ? t.slice(0, 39) + "\u2026" : t;
+}
+shortText.local = 1;
+
+function byId(id) { return new LiveAPI("id " + toInt(id)); }
+byId.local = 1;
+
+function exists(obj) { return !!obj && toInt(obj.id) !== 0; }
+exists.local = 1;
+
+function safeGet(obj, prop) {
+    try { return obj.get(prop); } catch (e) { return null; }
+}
+safeGet.local = 1;
+
+function getNum(obj, prop) {
+    var v = obj.get(prop);
+    if (Array.isArray(v)) { v = v[0]; }
+    return v === undefined || v === null || v === "" ? NaN : Number(v);
+}
+getNum.local = 1;
+
+function getStr(obj, prop) {
+    var v = obj.get(prop);
+    if (Array.isArray(v)) { v = v.join(" "); }
+    return v === undefined || v === null ? "" : String(v);
+}
+getStr.local = 1;
+
+// Ids of a list child (["id", 3, "id", 4] -> [3, 4]).
+function childIds(obj, prop) {
+    var v = obj.get(prop);
+    var out = [];
+    var i;
+    if (!(Array.isArray(v))) { return out; }
+    for (i = 0; i + 1 < v.length; i++) {
+        if (v[i] === "id") { out.push(toInt(v[i + 1])); i++; }
+    }
+    return out;
+}
+childIds.local = 1;
+
+function childId(obj, prop) {
+    var ids = childIds(obj, prop);
+    return ids.length ? ids[0] : 0;
+}
+childId.local = 1;
+
+function argList(args) {
+    var out = [];
+    var i;
+    for (i = 0; i < args.length; i++) { out.push(args[i]); }
+    return out;
+}
+argList.local = 1;
+
+function toInt(x) {
+    var n = Math.round(Number(x));
+    return isFinite(n) ? n : 0;
+}
+toInt.local = 1;
+
+function trim(s) { return String(s === undefined || s === null ? "" : s).replace(/^\s+|\s+$/g, ""); }
+trim.local = 1;
+
+function round2(x) { return Math.round(Number(x) * 100) / 100; }
+round2.local = 1;
+
+function nowMs() { return new Date().getTime(); }
+nowMs.local = 1;
+
+function anything() {
+    post("MusicGen Bridge: unknown message " + messagename + "\n");
+}

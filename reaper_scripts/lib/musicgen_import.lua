@@ -1,0 +1,335 @@
+-- musicgen_import: turn a result file (<out_dir>/results/<id>.json, docs/protocol.md) into
+-- an item on the timeline, then move the file to results/imported/ so it is imported once.
+--
+-- What a result becomes:
+--   * status "done": one new item at `position` (seconds) on the track `track` names, with
+--     one take per clip: variations become takes of that one item (the first is active;
+--     switch with "Take: Switch to next take", T). Takes are named after the prompt
+--     ("... (v2)" for variations), the item's notes hold prompt, seed, id and model,
+--     the item's length is the first clip's length. One undo point per import.
+--   * status "error" / "cancelled": one line in the ReaScript console, nothing inserted.
+--
+-- `track` (echoed back by the daemon, set by the script that made the request):
+--   "new" (or missing)       a new track at the bottom, named after the prompt
+--   "new-below:{GUID}"       a new track right below the track with that GUID
+--   "{GUID}"                 that track (a new one if it was deleted)
+--   3 or "3"                 track number 3 as REAPER shows it (1 = first)
+--   any other text           the first track with that name (a new one with that name
+--                            if there is none)
+--
+-- plan() and the helpers above it are plain Lua; apply() and process_file() talk to REAPER
+-- through `r`.
+
+local json = require("musicgen_json")
+local paths = require("musicgen_paths")
+local project = require("musicgen_project")
+local settings = require("musicgen_settings")
+
+local M = {}
+
+M.TRACK_NAME_MAX = 40
+M.TAKE_NAME_MAX = 80
+
+local function str(v)
+  v = json.value(v)
+  if v == nil then return nil end
+  return tostring(v)
+end
+
+--- Shorten to at most n characters (UTF-8 aware), adding "..." when cut.
+function M.shorten(s, n)
+  if utf8.len(s) == nil or utf8.len(s) <= n then return s end
+  local cut = utf8.offset(s, n - 2)
+  return s:sub(1, cut - 1) .. "..."
+end
+
+--- Parse a `track` value into {kind="new"|"new_below"|"guid"|"index"|"name", ...}.
+function M.parse_track(track)
+  track = json.value(track)
+  if track == nil then return { kind = "new" } end
+  if type(track) == "number" then
+    local n = math.tointeger(track)
+    if n and n >= 1 then return { kind = "index", index = n } end
+    return { kind = "new" }
+  end
+  track = tostring(track):gsub("^%s+", ""):gsub("%s+$", "")
+  if track == "" or track:lower() == "new" then return { kind = "new" } end
+  local below = track:match("^new%-below:(%b{})$")
+  if below then return { kind = "new_below", guid = below } end
+  if track:match("^%b{}$") then return { kind = "guid", guid = track } end
+  if track:match("^%d+$") then
+    local n = math.tointeger(tonumber(track))
+    if n and n >= 1 then return { kind = "index", index = n } end
+  end
+  return { kind = "name", name = track }
+end
+
+local function request_of(result)
+  local req = json.value(result.request)
+  if type(req) ~= "table" then return {} end
+  return req
+end
+
+--- The text a result is named after: its prompt, else what kind of job it was.
+function M.label(result)
+  local req = request_of(result)
+  local prompt = str(result.prompt) or str(req.prompt) or ""
+  prompt = prompt:gsub("[\r\n\t]+", " "):gsub("^%s+", ""):gsub("%s+$", "")
+  if prompt ~= "" then return prompt end
+  local action = str(result.action) or str(req.action) or "generate"
+  if action == "continue" then return "MusicGen continuation" end
+  if json.value(req.melody_notes) ~= nil or json.value(req.melody) ~= nil then
+    return "MusicGen melody"
+  end
+  return "MusicGen"
+end
+
+function M.track_name(result)
+  return M.shorten(M.label(result), M.TRACK_NAME_MAX)
+end
+
+function M.take_names(result, n)
+  local base = M.shorten(M.label(result), M.TAKE_NAME_MAX)
+  local names = {}
+  for i = 1, n do
+    names[i] = n > 1 and string.format("%s (v%d)", base, i) or base
+  end
+  return names
+end
+
+--- The item notes: prompt, seed, id, model, source region for continuations, clip files.
+function M.item_notes(result, clip_paths)
+  local req = request_of(result)
+  local lines = {}
+  local prompt = str(result.prompt) or str(req.prompt) or ""
+  lines[#lines + 1] = "MusicGen: " .. (prompt ~= "" and prompt or "(no prompt)")
+  local seed = str(result.seed)
+  lines[#lines + 1] = "seed: " .. (seed or "unknown")
+  lines[#lines + 1] = "id: " .. (str(result.id) or "?")
+  local model = str(result.model) or str(req.model)
+  if model then lines[#lines + 1] = "model: " .. model end
+  local action = str(result.action) or str(req.action)
+  if action == "continue" and str(req.audio_path) then
+    lines[#lines + 1] = string.format("continues: %s (%s-%s s)", paths.basename(str(req.audio_path)),
+                                      str(req.start) or "0", str(req["end"]) or "end")
+  end
+  if json.value(req.melody_notes) ~= nil then
+    lines[#lines + 1] = string.format("melody: %d notes", #req.melody_notes)
+  end
+  for i, p in ipairs(clip_paths) do
+    lines[#lines + 1] = string.format("%s: %s", #clip_paths > 1 and ("v" .. i) or "file", paths.basename(p))
+  end
+  return table.concat(lines, "\n")
+end
+
+--- Decide what a decoded result means. Pure: no REAPER calls.
+--- out_dir resolves relative clip paths. Returns a plan:
+---   {kind="insert", id, position_s (nil = edit cursor), track (parsed), track_name,
+---    clips = {abs paths}, take_names, notes, duration_s}
+---   {kind="message", id, message}     error / cancelled / unusable result
+function M.plan(result, out_dir, fallback_id)
+  if type(result) ~= "table" then
+    return { kind = "message", id = fallback_id, message = "result is not a JSON object" }
+  end
+  local req = request_of(result)
+  local id = str(result.id) or fallback_id
+  local status = str(result.status)
+  if status == "error" then
+    local code = str(result.code) or "error"
+    local msg = str(result.message) or ""
+    return { kind = "message", id = id,
+             message = string.format("job %s failed (%s): %s", id, code, msg) }
+  end
+  if status == "cancelled" then
+    return { kind = "message", id = id, message = string.format("job %s was cancelled", id) }
+  end
+  if status ~= "done" then
+    return { kind = "message", id = id, keep = true,
+             message = string.format("job %s: unknown status %q, left in place", id, tostring(status)) }
+  end
+  local list = json.value(result.paths)
+  if type(list) ~= "table" or #list == 0 then
+    return { kind = "message", id = id, message = string.format("job %s finished without clips", id) }
+  end
+  local clips = {}
+  for i, p in ipairs(list) do
+    p = tostring(p)
+    if not paths.is_absolute(p) and out_dir then p = paths.join(out_dir, p) end
+    clips[i] = p
+  end
+  local position = json.value(result.position)
+  if position == nil then position = json.value(req.position) end
+  position = tonumber(position)
+  local track = json.value(result.track)
+  if track == nil then track = json.value(req.track) end
+  return {
+    kind = "insert",
+    id = id,
+    position_s = position,
+    track = M.parse_track(track),
+    track_name = M.track_name(result),
+    clips = clips,
+    take_names = M.take_names(result, #clips),
+    notes = M.item_notes(result, clips),
+    duration_s = tonumber(json.value(result.duration_s)),
+  }
+end
+
+--- The track a plan asks for, creating it when needed.
+function M.resolve_track(r, proj, spec, new_name)
+  if spec.kind == "index" then
+    if spec.index <= r.CountTracks(proj) then return r.GetTrack(proj, spec.index - 1) end
+    return project.insert_track(r, proj, nil, new_name)
+  elseif spec.kind == "guid" then
+    local _, tr = project.track_index_by_guid(r, proj, spec.guid)
+    if tr then return tr end
+    return project.insert_track(r, proj, nil, new_name)
+  elseif spec.kind == "new_below" then
+    local idx = project.track_index_by_guid(r, proj, spec.guid)
+    return project.insert_track(r, proj, idx and idx + 1 or nil, new_name)
+  elseif spec.kind == "name" then
+    local tr = project.track_by_name(r, proj, spec.name)
+    if tr then return tr end
+    return project.insert_track(r, proj, nil, spec.name)
+  end
+  return project.insert_track(r, proj, nil, new_name)
+end
+
+--- Insert a plan's clips as one item. Returns item, takes or nil, message.
+--- Sources are made before anything in the project changes, so a missing file leaves no
+--- half-made item; the changes themselves are one undo point.
+function M.apply(r, proj, plan)
+  for _, p in ipairs(plan.clips) do
+    if not paths.file_exists(p) then
+      return nil, string.format("job %s: clip not found: %s", plan.id, p)
+    end
+  end
+  local sources = {}
+  for i, p in ipairs(plan.clips) do
+    local src = r.PCM_Source_CreateFromFile(p)
+    if not src then return nil, string.format("job %s: REAPER cannot open %s", plan.id, p) end
+    sources[i] = src
+  end
+  local length_s, is_qn = r.GetMediaSourceLength(sources[1])
+  if not length_s or length_s <= 0 or is_qn then length_s = plan.duration_s or 1 end
+  local position_s = plan.position_s or r.GetCursorPosition()
+
+  r.Undo_BeginBlock()
+  r.PreventUIRefresh(1)
+  local track = M.resolve_track(r, proj, plan.track, plan.track_name)
+  local item = r.AddMediaItemToTrack(track)
+  local takes = {}
+  for i, src in ipairs(sources) do
+    local take = r.AddTakeToMediaItem(item)
+    r.SetMediaItemTake_Source(take, src)
+    r.GetSetMediaItemTakeInfo_String(take, "P_NAME", plan.take_names[i], true)
+    takes[i] = take
+  end
+  r.SetActiveTake(takes[1])
+  r.SetMediaItemInfo_Value(item, "D_POSITION", position_s)
+  r.SetMediaItemInfo_Value(item, "D_LENGTH", length_s)
+  r.GetSetMediaItemInfo_String(item, "P_NOTES", plan.notes, true)
+  r.PreventUIRefresh(-1)
+  r.Undo_EndBlock("MusicGen: import \"" .. M.shorten(plan.track_name, 30) .. "\"", -1)
+  r.UpdateArrange()
+  return item, takes
+end
+
+local function say(r, line)
+  r.ShowConsoleMsg("MusicGen: " .. line .. "\n")
+end
+M.say = say
+
+--- Move a handled result to results/imported/<name>.
+local function move_done(r, results_dir, name, state)
+  local imported = paths.join(results_dir, "imported")
+  paths.ensure_dir(r, imported)
+  local ok, err = paths.move(paths.join(results_dir, name), paths.join(imported, name))
+  if not ok and not state.move_warned[name] then
+    state.move_warned[name] = true
+    say(r, string.format("could not move results/%s to results/imported/ (%s); "
+        .. "it will not be imported again while REAPER runs", name, tostring(err)))
+  end
+  return ok
+end
+
+--- A fresh per-script state for process_file / scan.
+function M.new_state()
+  return { bad = {}, move_warned = {}, takes = {} }
+end
+
+--- Handle one file of the results folder. Returns "imported", "message", "skipped",
+--- "bad" or "failed". Inserted takes are added to state.takes (for building peaks).
+function M.process_file(r, proj, out_dir, name, state)
+  if name:sub(1, 1) == "." or not name:match("%.json$") then return "skipped" end
+  local results_dir = paths.results_dir(out_dir)
+  local id = name:gsub("%.json$", "")
+  if settings.was_imported(r, id) then
+    move_done(r, results_dir, name, state) -- a previous move failed; try again quietly
+    return "skipped"
+  end
+  local text = paths.read_file(paths.join(results_dir, name))
+  if not text then return "skipped" end -- vanished or unreadable for now; next poll
+  local result, err = json.decode(text)
+  if type(result) ~= "table" then
+    if not state.bad[name] then
+      state.bad[name] = true
+      say(r, string.format("results/%s is not a valid result (%s); left in place", name,
+                           tostring(err or "not an object")))
+    end
+    return "bad"
+  end
+  local plan = M.plan(result, out_dir, id)
+  if plan.kind == "message" then
+    if plan.keep then
+      if not state.bad[name] then
+        state.bad[name] = true
+        say(r, plan.message)
+      end
+      return "bad"
+    end
+    say(r, plan.message)
+    settings.mark_imported(r, id)
+    move_done(r, results_dir, name, state)
+    return "message"
+  end
+  local item, takes = M.apply(r, proj, plan)
+  if not item then
+    say(r, takes .. " (result moved to results/imported/)")
+    settings.mark_imported(r, id)
+    move_done(r, results_dir, name, state)
+    return "failed"
+  end
+  settings.mark_imported(r, id)
+  move_done(r, results_dir, name, state)
+  for _, take in ipairs(takes) do state.takes[#state.takes + 1] = { proj = proj, take = take } end
+  return "imported"
+end
+
+--- Import every finished result of the open project. Returns a list of {name, outcome}.
+--- Nothing happens while the project is recording, or when it has no output folder
+--- (unsaved, no fallback set).
+function M.scan(r, state)
+  local proj, file = project.current(r)
+  local out_dir = paths.out_dir(file, settings.load(r))
+  if not out_dir then return {} end
+  if project.is_recording(r) then return {} end
+  local results_dir = paths.results_dir(out_dir)
+  r.EnumerateFiles(results_dir, -1) -- REAPER caches listings; -1 re-reads the folder
+  local names = {}
+  local i = 0
+  while true do
+    local name = r.EnumerateFiles(results_dir, i)
+    if not name or name == "" then break end
+    names[#names + 1] = name
+    i = i + 1
+  end
+  table.sort(names)
+  local outcomes = {}
+  for _, name in ipairs(names) do
+    outcomes[#outcomes + 1] = { name = name, outcome = M.process_file(r, proj, out_dir, name, state) }
+  end
+  return outcomes
+end
+
+return M

@@ -1,0 +1,153 @@
+-- musicgen_settings: the MusicGen ReaScripts' settings, kept in REAPER's ExtState
+-- (section "MusicGenBridge", persisted in reaper-extstate.ini).
+--
+--   inbox_dir      the daemon's inbox folder ("" = the daemon's default for this OS)
+--   default_bars   default length in bars when there is no time selection
+--   model          model spec sent with requests ("" = whatever the daemon has loaded;
+--                  a non-empty value must equal the daemon's spec, else unknown_model)
+--   fallback_dir   output folder for unsaved projects ("" = ask the user to save first)
+--   variations     default number of variations (1-8)
+--
+-- Also process-wide state shared by the scripts: the request-id counter (persisted), the
+-- importer's heartbeat and the ids imported this session (not persisted).
+
+local paths = require("musicgen_paths")
+
+local M = {}
+
+M.SECTION = "MusicGenBridge"
+
+M.DEFAULTS = {
+  inbox_dir = "",
+  default_bars = 4,
+  model = "",
+  fallback_dir = "",
+  variations = 1,
+}
+
+local NUMERIC = { default_bars = true, variations = true }
+
+--- Read the settings (defaults for what was never set).
+function M.load(r)
+  local s = {}
+  for key, default in pairs(M.DEFAULTS) do
+    local raw = r.GetExtState(M.SECTION, key)
+    if raw == nil or raw == "" then
+      s[key] = default
+    elseif NUMERIC[key] then
+      s[key] = tonumber(raw) or default
+    else
+      s[key] = raw
+    end
+  end
+  return s
+end
+
+--- Store the settings (persisted across REAPER restarts).
+function M.save(r, s)
+  for key in pairs(M.DEFAULTS) do
+    local v = s[key]
+    if v == nil then v = M.DEFAULTS[key] end
+    r.SetExtState(M.SECTION, key, tostring(v), true)
+  end
+end
+
+--- The inbox folder requests are written to: the setting, else the daemon's default.
+function M.inbox(r, s)
+  if s.inbox_dir and s.inbox_dir ~= "" then return s.inbox_dir end
+  return paths.default_inbox(r.GetOS())
+end
+
+-- The settings dialog (GetUserInputs; fields separated by newlines so paths may hold commas).
+
+M.FORM_CAPTIONS = table.concat({
+  "Daemon inbox folder (blank = default)",
+  "Default length in bars",
+  "Model (blank = daemon's model)",
+  "Output folder for unsaved projects",
+  "Variations (1-8)",
+  "separator=\n",
+  "extrawidth=320",
+}, ",")
+
+M.FORM_FIELDS = 5
+
+function M.form_defaults(s)
+  return table.concat({
+    s.inbox_dir, tostring(s.default_bars), s.model, s.fallback_dir, tostring(s.variations),
+  }, "\n")
+end
+
+local function trim(v)
+  return (tostring(v or ""):gsub("^%s+", ""):gsub("%s+$", ""))
+end
+M.trim = trim
+
+--- Split a GetUserInputs answer (newline separated) into exactly n fields.
+function M.split_fields(answer, n)
+  local fields = {}
+  for field in (tostring(answer or "") .. "\n"):gmatch("([^\n]*)\n") do
+    fields[#fields + 1] = field
+  end
+  for i = #fields + 1, n do fields[i] = "" end
+  return fields
+end
+
+--- Parse the settings dialog's answer. Returns a settings table or nil, message.
+function M.parse_form(answer)
+  local f = M.split_fields(answer, M.FORM_FIELDS)
+  local s = {
+    inbox_dir = trim(f[1]),
+    model = trim(f[3]),
+    fallback_dir = trim(f[4]),
+  }
+  local bars = tonumber(trim(f[2]))
+  if not bars or bars <= 0 or bars > 256 then
+    return nil, "Default length must be a number of bars greater than 0 (for example 4)."
+  end
+  s.default_bars = bars
+  local variations = math.tointeger(tonumber(trim(f[5])))
+  if not variations or variations < 1 or variations > 8 then
+    return nil, "Variations must be a whole number from 1 to 8."
+  end
+  s.variations = variations
+  if s.inbox_dir ~= "" and not paths.is_absolute(s.inbox_dir) then
+    return nil, "The inbox folder must be a full path (or blank for the default)."
+  end
+  if s.fallback_dir ~= "" and not paths.is_absolute(s.fallback_dir) then
+    return nil, "The output folder must be a full path (or blank)."
+  end
+  return s
+end
+
+-- Process-wide state ------------------------------------------------------------------
+
+function M.get(r, key)
+  local v = r.GetExtState(M.SECTION, key)
+  if v == nil or v == "" then return nil end
+  return v
+end
+
+function M.set(r, key, value, persist)
+  r.SetExtState(M.SECTION, key, tostring(value), persist and true or false)
+end
+
+--- A new request id, "rpr-<unix time>-<counter>" (counter persisted, so ids stay unique
+--- across restarts and across scripts).
+function M.next_id(r, now)
+  local counter = (tonumber(M.get(r, "id_counter")) or 0) + 1
+  M.set(r, "id_counter", counter, true)
+  return string.format("rpr-%d-%d", math.floor(now or os.time()), counter)
+end
+
+--- Remember that a result was imported (this REAPER session), so it is never imported
+--- twice even if moving its file away failed.
+function M.mark_imported(r, id)
+  M.set(r, "imported:" .. id, "1", false)
+end
+
+function M.was_imported(r, id)
+  return M.get(r, "imported:" .. id) ~= nil
+end
+
+return M

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keep-prompt", action="store_true", help="continuation: include the prompt audio")
     g.add_argument("--bpm", type=float)
     g.add_argument("--bars", type=float)
-    g.add_argument("--beats-per-bar", type=int)
+    g.add_argument("--beats-per-bar", type=float, help="beats in a bar (default 4)")
     g.add_argument("--variations", type=int)
     g.add_argument("--loop", action="store_true", help="exact bar length with a crossfaded loop seam")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

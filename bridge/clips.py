@@ -3,7 +3,7 @@
 A clip is written as ``.<name>.partial`` in its final folder and then linked/renamed to its
 final name, which is chosen so that it never replaces an existing file. A DAW scanning the folder
 therefore sees either nothing or a complete file. The sidecar ``<clip>.json`` is written the same
-way, after the clip.
+way, just before the clip (DAWs ignore .json files).
 """
 
 from __future__ import annotations
@@ -89,31 +89,88 @@ def publish(tmp: Path, final: Path) -> Path:
 def write_json_atomic(path: Path, data: dict, *, replace: bool = True) -> Path:
     """Write JSON via a temporary file in the same folder; replaces ``path`` unless ``replace`` is False."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, default=_json_default)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    _write_json(tmp, data)
     if replace:
         os.replace(tmp, path)
         return path
     return publish(tmp, path)
 
 
-def write_clip(out_dir: Path, base: str, audio: np.ndarray, sr: int, fmt: str, sidecar: dict) -> Path:
-    """Write one clip and its sidecar atomically; returns the clip's final path."""
+def write_clip(out_dir: Path, base: str, audio: np.ndarray, sr: int, fmt: str, sidecar: dict,
+               owner: tuple[str, int] | None = None) -> Path:
+    """Write one clip and its sidecar atomically; returns the clip's final path.
+
+    The sidecar ``<clip>.json`` is published first, then the clip. ``owner`` = (job id, variation)
+    makes the write idempotent across a crash: when a sidecar of the same owner already holds the
+    name (the daemon was killed after writing), that name is reused instead of making a second
+    copy. An existing file of anyone else is never replaced: ``-2``, ``-3``, ... are appended.
+    """
     ext = FORMATS[fmt][2]
-    tmp = out_dir / f".{base}.{ext}.{os.getpid()}{PARTIAL_SUFFIX}"
+    tag = f"{os.getpid()}{PARTIAL_SUFFIX}"
+    n = 1
+    while True:
+        name = base if n == 1 else f"{base}-{n}"
+        clip = out_dir / f"{name}.{ext}"
+        side = out_dir / f"{name}.{ext}.json"
+        if side.exists() or clip.exists():
+            if owner is not None and _owned_by(side, owner):
+                if not clip.exists():
+                    _publish_audio(out_dir / f".{name}.{ext}.{tag}", clip, audio, sr, fmt)
+                return clip
+            n += 1
+            continue
+        meta = dict(sidecar)
+        meta["file"] = clip.name
+        if owner is not None:
+            meta["owner"] = {"id": owner[0], "variation": owner[1]}
+        tmp_side = out_dir / f".{name}.{ext}.json.{tag}"
+        _write_json(tmp_side, meta)
+        try:
+            os.link(tmp_side, side)
+        except FileExistsError:
+            tmp_side.unlink(missing_ok=True)
+            n += 1
+            continue
+        except OSError:
+            if side.exists():
+                tmp_side.unlink(missing_ok=True)
+                n += 1
+                continue
+            os.replace(tmp_side, side)
+        else:
+            tmp_side.unlink(missing_ok=True)
+        _publish_audio(out_dir / f".{name}.{ext}.{tag}", clip, audio, sr, fmt)
+        return clip
+
+
+def _publish_audio(tmp: Path, final: Path, audio: np.ndarray, sr: int, fmt: str) -> None:
     try:
         write_audio(tmp, audio, sr, fmt)
-        final = publish(tmp, out_dir / f"{base}.{ext}")
-    except BaseException:
+        try:
+            os.link(tmp, final)
+        except OSError:
+            if final.exists():
+                raise
+            os.replace(tmp, final)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
-    meta = dict(sidecar)
-    meta["file"] = final.name
-    write_json_atomic(final.with_name(final.name + ".json"), meta)
-    return final
+
+
+def _owned_by(side: Path, owner: tuple[str, int]) -> bool:
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    o = meta.get("owner") or {}
+    return o.get("id") == owner[0] and o.get("variation") == owner[1]
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False, default=_json_default)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def remove_clip(path: Path) -> None:

@@ -78,15 +78,19 @@ def prepare_inputs(engine: Engine, req: GenerationRequest, *, clock_bpm: float |
 
 
 def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *, hook=None,
-           clock_bpm: float | None = None, cond: Conditioning | None = None) -> RenderResult:
+           clock_bpm: float | None = None, cond: Conditioning | None = None, owner: str | None = None,
+           when: float | None = None) -> RenderResult:
     """Generate the clips of ``req`` and write them (with sidecars) to ``out_dir``.
 
     ``hook(fraction)`` is called with progress in 0..1 and may raise ``Cancelled``; then no file
-    is left behind. Raises :class:`RequestError` for bad inputs and ``OSError`` for an unwritable
+    is left behind. ``owner`` (a unique job key) and ``when`` (the time used in file names) make a
+    re-run after a crash reuse the clips it already wrote instead of writing them twice. Raises :class:`RequestError` for bad inputs and ``OSError`` for an unwritable
     output folder.
     """
     t0 = time.perf_counter()
-    if req.model and req.model != engine.loaded.spec:
+    from .daemon import same_model
+
+    if req.model and not same_model(req.model, engine.loaded):
         raise RequestError("unknown_model", f"model {req.model!r} is not loaded (the daemon runs {engine.loaded.spec!r})")
     if cond is None:
         cond, _ = prepare_inputs(engine, req, clock_bpm=clock_bpm)
@@ -100,7 +104,7 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
     t_gen = time.perf_counter()
     sr = out.sr
     length_samples = int(round(length_s * sr))
-    when = time.time()
+    when = when if when is not None else time.time()
     written: list[Path] = []
     try:
         for v in range(out.audio.shape[0]):
@@ -115,7 +119,8 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
             base = clip_basename(req.name or req.prompt or ("continuation" if req.action == "continue" else "melody"),
                                  seed, v + 1 if req.variations > 1 else None, when)
             sidecar = _sidecar(engine, req, seed, v, audio, sr, length_s, out, t0, t_in, t_gen)
-            written.append(write_clip(folder, base, audio, sr, req.format, sidecar))
+            written.append(write_clip(folder, base, audio, sr, req.format, sidecar,
+                                      owner=(owner, v + 1) if owner else None))
     except BaseException:
         for p in written:
             remove_clip(p)

@@ -41,7 +41,7 @@ class GenerationRequest:
     duration_s: float = 8.0
     bpm: float | None = None
     bars: float | None = None
-    beats_per_bar: int = 4
+    beats_per_bar: float = 4.0
     loop: bool = False
     model: str | None = None
     seed: int | None = None
@@ -166,7 +166,7 @@ _KEYS = {
     "duration": ("duration_s", _num("duration", 0, MAX_DURATION_S, lo_open=True)),
     "bpm": ("bpm", _num("bpm", 20, 400)),
     "bars": ("bars", _num("bars", 0, 1000, lo_open=True)),
-    "beats_per_bar": ("beats_per_bar", _num("beats_per_bar", 1, 32, integer=True)),
+    "beats_per_bar": ("beats_per_bar", _num("beats_per_bar", 0.5, 32)),
     "loop": ("loop", _bool("loop")),
     "model": ("model", _str("model", 512)),
     "seed": ("seed", _num("seed", 0, 2**31 - 1, integer=True)),

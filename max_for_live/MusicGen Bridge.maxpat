@@ -228,11 +228,11 @@
 			{
 				"box": {
 					"maxclass": "newobj",
-					"text": "route seed dice prompt folder host replyport_auto",
+					"text": "route seed dice prompt folder host replyport_auto token",
 					"numinlets": 2,
-					"numoutlets": 7,
+					"numoutlets": 8,
 					"patching_rect": [900, 480, 300, 22],
-					"outlettype": ["", "", "", "", "", "", ""],
+					"outlettype": ["", "", "", "", "", "", "", ""],
 					"id": "obj-17"
 				}
 			},
@@ -245,7 +245,7 @@
 					"patching_rect": [20, 20, 60, 18],
 					"id": "obj-18",
 					"presentation": 1,
-					"presentation_rect": [4, 2, 60, 16]
+					"presentation_rect": [4, 2, 60, 14]
 				}
 			},
 			{
@@ -504,7 +504,7 @@
 					"patching_rect": [360, 20, 50, 18],
 					"id": "obj-34",
 					"presentation": 1,
-					"presentation_rect": [310, 2, 44, 16]
+					"presentation_rect": [310, 2, 44, 14]
 				}
 			},
 			{
@@ -596,7 +596,7 @@
 					"patching_rect": [360, 60, 50, 18],
 					"id": "obj-38",
 					"presentation": 1,
-					"presentation_rect": [310, 33, 44, 16]
+					"presentation_rect": [310, 33, 44, 14]
 				}
 			},
 			{
@@ -634,7 +634,7 @@
 					"patching_rect": [460, 60, 60, 18],
 					"id": "obj-40",
 					"presentation": 1,
-					"presentation_rect": [404, 33, 60, 16]
+					"presentation_rect": [404, 33, 60, 14]
 				}
 			},
 			{
@@ -673,7 +673,7 @@
 					"patching_rect": [360, 100, 40, 18],
 					"id": "obj-42",
 					"presentation": 1,
-					"presentation_rect": [310, 65, 40, 16]
+					"presentation_rect": [310, 65, 40, 14]
 				}
 			},
 			{
@@ -880,7 +880,7 @@
 					"patching_rect": [540, 100, 40, 18],
 					"id": "obj-50",
 					"presentation": 1,
-					"presentation_rect": [468, 65, 40, 16]
+					"presentation_rect": [468, 67, 40, 14]
 				}
 			},
 			{
@@ -906,7 +906,7 @@
 					},
 					"id": "obj-51",
 					"presentation": 1,
-					"presentation_rect": [468, 80, 92, 15]
+					"presentation_rect": [468, 81, 92, 15]
 				}
 			},
 			{
@@ -1061,7 +1061,7 @@
 					"patching_rect": [20, 520, 50, 18],
 					"id": "obj-65",
 					"presentation": 1,
-					"presentation_rect": [4, 128, 44, 16]
+					"presentation_rect": [4, 128, 44, 14]
 				}
 			},
 			{
@@ -1104,7 +1104,7 @@
 					"patching_rect": [120, 520, 40, 18],
 					"id": "obj-68",
 					"presentation": 1,
-					"presentation_rect": [94, 128, 40, 16]
+					"presentation_rect": [94, 128, 40, 14]
 				}
 			},
 			{
@@ -1143,7 +1143,7 @@
 					"patching_rect": [180, 520, 80, 18],
 					"id": "obj-70",
 					"presentation": 1,
-					"presentation_rect": [144, 128, 76, 16]
+					"presentation_rect": [144, 128, 76, 14]
 				}
 			},
 			{
@@ -1232,7 +1232,7 @@
 					"patching_rect": [370, 520, 40, 18],
 					"id": "obj-76",
 					"presentation": 1,
-					"presentation_rect": [302, 128, 40, 16]
+					"presentation_rect": [302, 128, 40, 14]
 				}
 			},
 			{
@@ -1813,6 +1813,12 @@
 				"patchline": {
 					"source": ["obj-77", 0],
 					"destination": ["obj-78", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-17", 6],
+					"destination": ["obj-77", 0]
 				}
 			},
 			{

@@ -108,8 +108,9 @@ function buildContinue(id, audioPath, opts) {
     return msg.concat(keyValueAtoms(opts));
 }
 
-function buildCancel(id) {
-    return [atomSym(ADDRESS.cancel), atomSym(checkId(id))];
+// /musicgen/cancel <id> [token value]
+function buildCancel(id, opts) {
+    return [atomSym(ADDRESS.cancel), atomSym(checkId(id))].concat(keyValueAtoms(pick(opts, ["token"])));
 }
 
 // /musicgen/ping and /musicgen/status take [token value] and, for a client whose sending and
@@ -190,11 +191,13 @@ function notesFromLive(notesJson, regionStartBeats, regionEndBeats) {
     return out;
 }
 
-// /musicgen/notes <id> <pitch:i> <start_beats:f> <length_beats:f> <velocity:i> ... split into
-// as many messages as it takes to keep each datagram under maxBytes and MAX_NOTES_PER_MESSAGE.
-function buildNotesMessages(id, notes, maxBytes) {
+// /musicgen/notes <id:s> <pitch:i> <start_beats:f> <length_beats:f> <velocity:i> ... [token value]
+// split into as many messages as it takes to keep each datagram under maxBytes and
+// MAX_NOTES_PER_MESSAGE notes. With a token, each message ends with the pair "token <t>".
+function buildNotesMessages(id, notes, maxBytes, token) {
     var limit = maxBytes || MAX_DATAGRAM_BYTES;
     var head = [atomSym(ADDRESS.notes), atomSym(checkId(id))];
+    var tail = token ? [atomSym("token"), atomSym(token)] : [];
     var messages = [];
     var current = head.slice();
     var count = 0;
@@ -202,15 +205,15 @@ function buildNotesMessages(id, notes, maxBytes) {
     for (i = 0; i < notes.length; i++) {
         n = notes[i];
         quad = [atomInt(n.pitch), atomFloat(n.start_beats), atomFloat(n.length_beats), atomInt(n.velocity)];
-        if (count > 0 && (count >= MAX_NOTES_PER_MESSAGE || oscSize(current.concat(quad)) > limit)) {
-            messages.push(current);
+        if (count > 0 && (count >= MAX_NOTES_PER_MESSAGE || oscSize(current.concat(quad, tail)) > limit)) {
+            messages.push(current.concat(tail));
             current = head.slice();
             count = 0;
         }
         current = current.concat(quad);
         count++;
     }
-    if (count > 0) { messages.push(current); }
+    if (count > 0) { messages.push(current.concat(tail)); }
     if (messages.length && oscSize(messages[0]) > limit) {
         throw new Error("a /musicgen/notes datagram would exceed " + limit + " bytes");
     }
@@ -823,6 +826,7 @@ var MODEL_CHOICES = ["auto", "small", "medium", "large", "melody", "melody-large
 var PLACE_CHOICES = ["auto", "session", "arrangement"];
 var PING_INTERVAL_MS = 2000;
 var PING_TIMEOUT_MS = 5000;
+var REQUEST_TIMEOUT_MS = 10000;
 
 var S = {
     prompt: "",
@@ -957,7 +961,10 @@ function restore() {
         S.host = st.host;
         outlet(OUT_UI, "host", "set", S.host);
     }
-    if (typeof st.token === "string") { S.token = st.token; }
+    if (typeof st.token === "string" && st.token !== S.token) {
+        S.token = st.token;
+        outlet(OUT_UI, "token", "set", S.token);
+    }
     if (st.port > 0) { S.port = toInt(st.port); }
     if (st.replyPort >= 0) { S.replyPort = toInt(st.replyPort); }
     if (st.lastSeed !== undefined && st.lastSeed !== null) { seeds.last = toInt(st.lastSeed); }
@@ -999,9 +1006,27 @@ startPinger.local = 1;
 function pingTick() {
     var now = nowMs();
     if (conn.tick(now)) { showConnection(); }
+    checkUnanswered(now);
     ping();
 }
 pingTick.local = 1;
+
+// A request the daemon has not acknowledged (UDP may lose it, or no daemon runs): say so. The job
+// stays known, so a late result still lands.
+function checkUnanswered(now) {
+    var ids = jobs.ids();
+    var i, job;
+    for (i = 0; i < ids.length; i++) {
+        job = jobs.get(ids[i]);
+        if (job.state === "sent" && now - job.sentMs >= REQUEST_TIMEOUT_MS) {
+            job.state = "unanswered";
+            progress(0);
+            setStatus("No answer to \"" + shortText(job.label) + "\" from " + S.host + ":" + S.port +
+                ": is `musicgen-bridge serve` running? Press the button again once it is");
+        }
+    }
+}
+checkUnanswered.local = 1;
 
 function ping() {
     if (!ready) { return; }
@@ -1131,7 +1156,7 @@ function melody() {
         var len = timing.lengthKeys(region.lengthBeats / timing.beatsPerBarQuarter(song.numerator, song.denominator),
             song.tempo, song.numerator, song.denominator);
         var id = nextId();
-        var chunks = protocol.buildNotesMessages(id, notes);
+        var chunks = protocol.buildNotesMessages(id, notes, 0, S.token);
         var req = requestBase(len, song, target);
         var i;
         req.opts.bpm = song.tempo;
@@ -1141,7 +1166,7 @@ function melody() {
         sendMessage(protocol.buildGenerate(id, promptFor(song), req.opts));
         jobs.add(id, jobInfo("melody", target, len, req.seed,
             trim(S.prompt) ? S.prompt : (getStr(clip, "name") || "melody"), song));
-        setStatus("Sent a melody of " + notes.length + " notes in " + chunks.length + " message" +
+        setStatus("Sent a melody of " + notes.length + " note" + (notes.length === 1 ? "" : "s") + " in " + chunks.length + " message" +
             (chunks.length > 1 ? "s" : "") + ", " + describeLength(len) + outDirNote(req));
         progress(0);
     } catch (e) {
@@ -1153,7 +1178,7 @@ function cancel() {
     if (!isPress(arguments) || !checkReady()) { return; }
     var job = jobs.latest();
     if (!job) { setStatus("Nothing to cancel"); return; }
-    sendMessage(protocol.buildCancel(job.id));
+    sendMessage(protocol.buildCancel(job.id, { token: S.token || undefined }));
     setStatus("Cancelling \"" + shortText(job.label) + "\"...");
 }
 
@@ -1324,6 +1349,8 @@ function alignWarp(clip, lengthBeats, duration_s) {
     }
     if (best && Math.abs(best.sample_time - duration_s) < 0.05 && Math.abs(best.beat_time - lengthBeats) > 1e-3) {
         clip.call("move_warp_marker", best.beat_time, lengthBeats - best.beat_time);
+        clip.set("end_marker", lengthBeats);
+        clip.set("loop_end", lengthBeats);
     }
 }
 alignWarp.local = 1;
@@ -1346,7 +1373,9 @@ function songContext() {
             }
         } catch (e) { ctx.keyPhrase = ""; }
     }
-    try { ctx.setPath = getStr(song, "file_path"); } catch (e2) { ctx.setPath = ""; }
+    if (liveVer && liveVer.major >= 12) {
+        try { ctx.setPath = getStr(song, "file_path"); } catch (e2) { ctx.setPath = ""; }
+    }
     if (!(ctx.tempo > 0)) { throw new Error("cannot read the song tempo"); }
     return ctx;
 }
@@ -1403,7 +1432,8 @@ function jobInfo(kind, target, len, seedValue, label, song) {
         duration_s: len.duration_s,
         beatsPerBar: timing.beatsPerBarQuarter(song.numerator, song.denominator),
         warpToSong: S.lengthMode === 0 && kind !== "continue",
-        seed: seedValue
+        seed: seedValue,
+        sentMs: nowMs()
     };
 }
 jobInfo.local = 1;
@@ -1515,11 +1545,14 @@ sendMessage.local = 1;
 function showConnection() {
     outlet(OUT_LED, conn.isUp() ? 1 : 0);
     if (conn.state === "connected") {
-        setStatus("Connected to musicgen-bridge " + conn.version + " at " + S.host + ":" + S.port);
+        if (!jobs.count()) {
+            setStatus("Connected to musicgen-bridge" + (conn.version ? " " + conn.version : "") + " at " +
+                S.host + ":" + S.port);
+        }
         sendMessage(protocol.buildStatus(replyOpts()));
     } else if (conn.state === "lost") {
-        setStatus("No answer from " + S.host + ":" + S.port + " (reply port " + activeReplyPort +
-            "): is `musicgen-bridge serve` running?");
+        setStatus("No answer from " + S.host + ":" + S.port + " (replies to port " + activeReplyPort +
+            "): is `musicgen-bridge serve` running? Check host, port, firewall" + (S.token ? " and token" : ""));
     }
 }
 showConnection.local = 1;

@@ -126,8 +126,15 @@ class Engine:
                 "sr": lm.sr, "channels": lm.channels, "decoder": self.decoder}
 
     def generate(self, cond: Conditioning, duration_s: float, sampling: Sampling, *, seed: int,
-                 variations: int = 1, hook: ProgressHook | None = None) -> GenerationOutput:
-        """Generate ``duration_s`` seconds of new audio, ``variations`` clips in one batch."""
+                 variations: int = 1, hook: ProgressHook | None = None,
+                 preview: Callable[[np.ndarray], None] | None = None) -> GenerationOutput:
+        """Generate ``duration_s`` seconds of new audio, ``variations`` clips in one batch.
+
+        ``preview`` (decoders that stream, e.g. ``fast``; ignored by others) is called while
+        generation goes on, about every second of finished frames, with all the new audio so far:
+        ``(variations, channels, samples)`` float32, growing from call to call. Preview audio is
+        decoded in chunks and can differ very slightly from the final clip at chunk joins.
+        """
         import torch
 
         lm = self.loaded
@@ -166,14 +173,24 @@ class Engine:
             inputs = self._inputs(cond, variations, history, ctx_frames * hop,
                                   offset_s=(done_frames - ctx_frames) / lm.frame_rate + 0.0)
             base = done_frames
-
-            def on_step(step: int, _base=base, _n=step_frames) -> None:
-                if hook is not None:
-                    hook(min(1.0, (_base + min(step, _n)) / total_frames))
-
             max_new = step_frames + lm.num_codebooks // lm.channels - 1
+
+            def on_step(step: int, _base=base, _n=step_frames, _steps=max_new) -> None:
+                if hook is not None:
+                    hook(min(1.0, (_base + _n * min(step, _steps) / _steps) / total_frames))
+
+            extra = {}
+            if preview is not None and getattr(self._decode, "supports_preview", False):
+                window_chunks: list = []
+
+                def on_chunk(chunk: np.ndarray, _made=made, _chunks=window_chunks) -> None:
+                    _chunks.append(chunk)
+                    so_far = np.concatenate(_made + _chunks, axis=2)[:, :, :new_samples]
+                    preview(np.ascontiguousarray(so_far, dtype=np.float32))
+
+                extra["preview"] = on_chunk
             with torch.inference_mode():
-                out = self._decode(lm, inputs, max_new, sampling, on_step)
+                out = self._decode(lm, inputs, max_new, sampling, on_step, **extra)
             audio = out.float().cpu().numpy()
             ctx_samples = ctx_frames * hop
             new = audio[:, :, ctx_samples:ctx_samples + step_frames * hop]

@@ -41,6 +41,7 @@ var MODEL_CHOICES = ["auto", "small", "medium", "large", "melody", "melody-large
 var PLACE_CHOICES = ["auto", "session", "arrangement"];
 var PING_INTERVAL_MS = 2000;
 var PING_TIMEOUT_MS = 5000;
+var REQUEST_TIMEOUT_MS = 10000;
 
 var S = {
     prompt: "",
@@ -175,7 +176,10 @@ function restore() {
         S.host = st.host;
         outlet(OUT_UI, "host", "set", S.host);
     }
-    if (typeof st.token === "string") { S.token = st.token; }
+    if (typeof st.token === "string" && st.token !== S.token) {
+        S.token = st.token;
+        outlet(OUT_UI, "token", "set", S.token);
+    }
     if (st.port > 0) { S.port = toInt(st.port); }
     if (st.replyPort >= 0) { S.replyPort = toInt(st.replyPort); }
     if (st.lastSeed !== undefined && st.lastSeed !== null) { seeds.last = toInt(st.lastSeed); }
@@ -217,9 +221,27 @@ startPinger.local = 1;
 function pingTick() {
     var now = nowMs();
     if (conn.tick(now)) { showConnection(); }
+    checkUnanswered(now);
     ping();
 }
 pingTick.local = 1;
+
+// A request the daemon has not acknowledged (UDP may lose it, or no daemon runs): say so. The job
+// stays known, so a late result still lands.
+function checkUnanswered(now) {
+    var ids = jobs.ids();
+    var i, job;
+    for (i = 0; i < ids.length; i++) {
+        job = jobs.get(ids[i]);
+        if (job.state === "sent" && now - job.sentMs >= REQUEST_TIMEOUT_MS) {
+            job.state = "unanswered";
+            progress(0);
+            setStatus("No answer to \"" + shortText(job.label) + "\" from " + S.host + ":" + S.port +
+                ": is `musicgen-bridge serve` running? Press the button again once it is");
+        }
+    }
+}
+checkUnanswered.local = 1;
 
 function ping() {
     if (!ready) { return; }
@@ -349,7 +371,7 @@ function melody() {
         var len = timing.lengthKeys(region.lengthBeats / timing.beatsPerBarQuarter(song.numerator, song.denominator),
             song.tempo, song.numerator, song.denominator);
         var id = nextId();
-        var chunks = protocol.buildNotesMessages(id, notes);
+        var chunks = protocol.buildNotesMessages(id, notes, 0, S.token);
         var req = requestBase(len, song, target);
         var i;
         req.opts.bpm = song.tempo;
@@ -359,7 +381,7 @@ function melody() {
         sendMessage(protocol.buildGenerate(id, promptFor(song), req.opts));
         jobs.add(id, jobInfo("melody", target, len, req.seed,
             trim(S.prompt) ? S.prompt : (getStr(clip, "name") || "melody"), song));
-        setStatus("Sent a melody of " + notes.length + " notes in " + chunks.length + " message" +
+        setStatus("Sent a melody of " + notes.length + " note" + (notes.length === 1 ? "" : "s") + " in " + chunks.length + " message" +
             (chunks.length > 1 ? "s" : "") + ", " + describeLength(len) + outDirNote(req));
         progress(0);
     } catch (e) {
@@ -371,7 +393,7 @@ function cancel() {
     if (!isPress(arguments) || !checkReady()) { return; }
     var job = jobs.latest();
     if (!job) { setStatus("Nothing to cancel"); return; }
-    sendMessage(protocol.buildCancel(job.id));
+    sendMessage(protocol.buildCancel(job.id, { token: S.token || undefined }));
     setStatus("Cancelling \"" + shortText(job.label) + "\"...");
 }
 
@@ -542,6 +564,8 @@ function alignWarp(clip, lengthBeats, duration_s) {
     }
     if (best && Math.abs(best.sample_time - duration_s) < 0.05 && Math.abs(best.beat_time - lengthBeats) > 1e-3) {
         clip.call("move_warp_marker", best.beat_time, lengthBeats - best.beat_time);
+        clip.set("end_marker", lengthBeats);
+        clip.set("loop_end", lengthBeats);
     }
 }
 alignWarp.local = 1;
@@ -564,7 +588,9 @@ function songContext() {
             }
         } catch (e) { ctx.keyPhrase = ""; }
     }
-    try { ctx.setPath = getStr(song, "file_path"); } catch (e2) { ctx.setPath = ""; }
+    if (liveVer && liveVer.major >= 12) {
+        try { ctx.setPath = getStr(song, "file_path"); } catch (e2) { ctx.setPath = ""; }
+    }
     if (!(ctx.tempo > 0)) { throw new Error("cannot read the song tempo"); }
     return ctx;
 }
@@ -621,7 +647,8 @@ function jobInfo(kind, target, len, seedValue, label, song) {
         duration_s: len.duration_s,
         beatsPerBar: timing.beatsPerBarQuarter(song.numerator, song.denominator),
         warpToSong: S.lengthMode === 0 && kind !== "continue",
-        seed: seedValue
+        seed: seedValue,
+        sentMs: nowMs()
     };
 }
 jobInfo.local = 1;
@@ -733,11 +760,14 @@ sendMessage.local = 1;
 function showConnection() {
     outlet(OUT_LED, conn.isUp() ? 1 : 0);
     if (conn.state === "connected") {
-        setStatus("Connected to musicgen-bridge " + conn.version + " at " + S.host + ":" + S.port);
+        if (!jobs.count()) {
+            setStatus("Connected to musicgen-bridge" + (conn.version ? " " + conn.version : "") + " at " +
+                S.host + ":" + S.port);
+        }
         sendMessage(protocol.buildStatus(replyOpts()));
     } else if (conn.state === "lost") {
-        setStatus("No answer from " + S.host + ":" + S.port + " (reply port " + activeReplyPort +
-            "): is `musicgen-bridge serve` running?");
+        setStatus("No answer from " + S.host + ":" + S.port + " (replies to port " + activeReplyPort +
+            "): is `musicgen-bridge serve` running? Check host, port, firewall" + (S.token ? " and token" : ""));
     }
 }
 showConnection.local = 1;

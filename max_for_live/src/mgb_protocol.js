@@ -100,8 +100,9 @@ function buildContinue(id, audioPath, opts) {
     return msg.concat(keyValueAtoms(opts));
 }
 
-function buildCancel(id) {
-    return [atomSym(ADDRESS.cancel), atomSym(checkId(id))];
+// /musicgen/cancel <id> [token value]
+function buildCancel(id, opts) {
+    return [atomSym(ADDRESS.cancel), atomSym(checkId(id))].concat(keyValueAtoms(pick(opts, ["token"])));
 }
 
 // /musicgen/ping and /musicgen/status take [token value] and, for a client whose sending and
@@ -182,11 +183,13 @@ function notesFromLive(notesJson, regionStartBeats, regionEndBeats) {
     return out;
 }
 
-// /musicgen/notes <id> <pitch:i> <start_beats:f> <length_beats:f> <velocity:i> ... split into
-// as many messages as it takes to keep each datagram under maxBytes and MAX_NOTES_PER_MESSAGE.
-function buildNotesMessages(id, notes, maxBytes) {
+// /musicgen/notes <id:s> <pitch:i> <start_beats:f> <length_beats:f> <velocity:i> ... [token value]
+// split into as many messages as it takes to keep each datagram under maxBytes and
+// MAX_NOTES_PER_MESSAGE notes. With a token, each message ends with the pair "token <t>".
+function buildNotesMessages(id, notes, maxBytes, token) {
     var limit = maxBytes || MAX_DATAGRAM_BYTES;
     var head = [atomSym(ADDRESS.notes), atomSym(checkId(id))];
+    var tail = token ? [atomSym("token"), atomSym(token)] : [];
     var messages = [];
     var current = head.slice();
     var count = 0;
@@ -194,15 +197,15 @@ function buildNotesMessages(id, notes, maxBytes) {
     for (i = 0; i < notes.length; i++) {
         n = notes[i];
         quad = [atomInt(n.pitch), atomFloat(n.start_beats), atomFloat(n.length_beats), atomInt(n.velocity)];
-        if (count > 0 && (count >= MAX_NOTES_PER_MESSAGE || oscSize(current.concat(quad)) > limit)) {
-            messages.push(current);
+        if (count > 0 && (count >= MAX_NOTES_PER_MESSAGE || oscSize(current.concat(quad, tail)) > limit)) {
+            messages.push(current.concat(tail));
             current = head.slice();
             count = 0;
         }
         current = current.concat(quad);
         count++;
     }
-    if (count > 0) { messages.push(current); }
+    if (count > 0) { messages.push(current.concat(tail)); }
     if (messages.length && oscSize(messages[0]) > limit) {
         throw new Error("a /musicgen/notes datagram would exceed " + limit + " bytes");
     }

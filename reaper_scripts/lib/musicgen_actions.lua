@@ -132,7 +132,7 @@ function M.generate(r)
   local fields = M.ask(r, "MusicGen: generate", {
     "Prompt",
     sel_start and "Length: bars or 8s (blank = time sel.)" or "Length: bars or 8s",
-    "Model (blank = daemon's)",
+    "Model (blank = daemon default)",
     "Variations (1-8)",
   }, {
     safe_default(settings.get(r, "last_prompt") or ""),
@@ -182,7 +182,7 @@ function M.continue_item(r)
   local fields = M.ask(r, "MusicGen: continue selected item", {
     "Prompt (optional)",
     "Length: bars or 8s",
-    "Model (blank = daemon's)",
+    "Model (blank = daemon default)",
     "Variations (1-8)",
   }, { "", tostring(s.default_bars), s.model, tostring(s.variations) })
   if not fields then return nil, "cancelled" end
@@ -232,7 +232,7 @@ function M.melody(r)
   local fields = M.ask(r, "MusicGen: melody from MIDI item", {
     "Prompt (optional)",
     "Length: bars or 8s (blank = item)",
-    "Model (blank = daemon's)",
+    "Model (blank = daemon default)",
     "Variations (1-8)",
   }, { "", "", s.model, tostring(s.variations) })
   if not fields then return nil, "cancelled" end

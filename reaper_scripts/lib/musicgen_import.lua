@@ -207,31 +207,39 @@ function M.apply(r, proj, plan)
   local sources = {}
   for i, p in ipairs(plan.clips) do
     local src = r.PCM_Source_CreateFromFile(p)
-    if not src then return nil, string.format("job %s: REAPER cannot open %s", plan.id, p) end
+    if not src then
+      for _, made in ipairs(sources) do r.PCM_Source_Destroy(made) end
+      return nil, string.format("job %s: REAPER cannot open %s", plan.id, p)
+    end
     sources[i] = src
   end
   local length_s, is_qn = r.GetMediaSourceLength(sources[1])
   if not length_s or length_s <= 0 or is_qn then length_s = plan.duration_s or 1 end
   local position_s = plan.position_s or r.GetCursorPosition()
 
+  local item, takes
   r.Undo_BeginBlock()
   r.PreventUIRefresh(1)
-  local track = M.resolve_track(r, proj, plan.track, plan.track_name)
-  local item = r.AddMediaItemToTrack(track)
-  local takes = {}
-  for i, src in ipairs(sources) do
-    local take = r.AddTakeToMediaItem(item)
-    r.SetMediaItemTake_Source(take, src)
-    r.GetSetMediaItemTakeInfo_String(take, "P_NAME", plan.take_names[i], true)
-    takes[i] = take
-  end
-  r.SetActiveTake(takes[1])
-  r.SetMediaItemInfo_Value(item, "D_POSITION", position_s)
-  r.SetMediaItemInfo_Value(item, "D_LENGTH", length_s)
-  r.GetSetMediaItemInfo_String(item, "P_NOTES", plan.notes, true)
+  -- whatever happens inside, the undo block and the UI refresh are closed again
+  local ok, err = pcall(function()
+    local track = M.resolve_track(r, proj, plan.track, plan.track_name)
+    item = r.AddMediaItemToTrack(track)
+    takes = {}
+    for i, src in ipairs(sources) do
+      local take = r.AddTakeToMediaItem(item)
+      r.SetMediaItemTake_Source(take, src)
+      r.GetSetMediaItemTakeInfo_String(take, "P_NAME", plan.take_names[i], true)
+      takes[i] = take
+    end
+    r.SetActiveTake(takes[1])
+    r.SetMediaItemInfo_Value(item, "D_POSITION", position_s)
+    r.SetMediaItemInfo_Value(item, "D_LENGTH", length_s)
+    r.GetSetMediaItemInfo_String(item, "P_NOTES", plan.notes, true)
+  end)
   r.PreventUIRefresh(-1)
   r.Undo_EndBlock("MusicGen: import \"" .. M.shorten(plan.track_name, 30) .. "\"", -1)
   r.UpdateArrange()
+  if not ok then return nil, string.format("job %s: import failed: %s", plan.id, tostring(err)) end
   return item, takes
 end
 

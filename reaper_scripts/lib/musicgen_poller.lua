@@ -92,7 +92,12 @@ function M.tick(r, state)
     if M.other_importer(r, state) then return false end
     state.last_scan = now
     heartbeat(r, state)
-    import.scan(r, state)
+    -- an unexpected error is reported once and the importer keeps running
+    local ok, err = pcall(import.scan, r, state)
+    if not ok and not state.bad[tostring(err)] then
+      state.bad[tostring(err)] = true
+      import.say(r, "import error: " .. tostring(err))
+    end
   end
   M.build_peaks_step(r, state)
   return true

@@ -63,7 +63,7 @@ end
 M.FORM_CAPTIONS = table.concat({
   "Daemon inbox folder (blank = default)",
   "Default length in bars",
-  "Model (blank = daemon's model)",
+  "Model (blank = daemon default)",
   "Output folder for unsaved projects",
   "Variations (1-8)",
   "separator=\n",

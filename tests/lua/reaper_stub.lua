@@ -516,7 +516,12 @@ function Stub:make_api()
 
   -- sources
   function impl.PCM_Source_CreateFromFile(filename)
+    if S.unopenable and S.unopenable[filename] then return nil end
     return S:new_source(filename)
+  end
+  function impl.PCM_Source_Destroy(src)
+    assert(S.valid[src], "PCM_Source_Destroy of an invalid source")
+    S.valid[src] = nil
   end
   function impl.GetMediaSourceFileName(src, _buf) return src.file or "" end
   function impl.GetMediaSourceType(src, _buf) return src.type end

@@ -260,6 +260,37 @@ T.test("a missing clip is reported, nothing half-made", function()
   end)
 end)
 
+T.test("a clip REAPER cannot open: nothing inserted, the other sources are freed", function()
+  with_ctx({}, function(ctx)
+    local paths = { ctx.out_dir .. "/ok_v1.wav", ctx.out_dir .. "/bad_v2.wav" }
+    F.write_result(ctx.out_dir, result(ctx, "rpr-10-2", { paths = paths }), 1.0)
+    ctx.rs.unopenable = { [paths[2]] = true }
+    ctx.run("Import results now")
+    T.contains(ctx.rs:console_text(), "REAPER cannot open")
+    T.eq(#ctx.proj.tracks, 0)
+    T.eq(#ctx.rs:calls_named("PCM_Source_Destroy"), 1)
+    T.ok(Stub.exists(ctx.results .. "/imported/rpr-10-2.json"))
+  end)
+end)
+
+T.test("an error inside the import still closes the undo block; the importer goes on", function()
+  with_ctx({}, function(ctx)
+    local rs = ctx.rs
+    local real = rs.api.AddTakeToMediaItem
+    rs.api.AddTakeToMediaItem = function() error("boom") end
+    F.write_result(ctx.out_dir, result(ctx, "rpr-10-3"), 1.0)
+    ctx.run("Import results (background)")
+    T.contains(rs:console_text(), "import failed")
+    T.eq(rs.undo_depth, 0)
+    T.eq(rs.ui_refresh, 0)
+    rs.api.AddTakeToMediaItem = real
+    F.write_result(ctx.out_dir, result(ctx, "rpr-10-4"), 1.0)
+    rs:run_deferred(10, 0.1)
+    T.eq(#rs.deferred, 1, "still running")
+    T.ok(Stub.exists(ctx.results .. "/imported/rpr-10-4.json"))
+  end)
+end)
+
 T.test("no import while recording; it happens when recording stops", function()
   with_ctx({}, function(ctx)
     ctx.proj.play_state = 5 -- playing + recording

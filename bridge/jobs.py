@@ -1,0 +1,205 @@
+"""Jobs: the journal (SQLite) and the bounded queue the worker takes them from.
+
+A job is journaled before it is acknowledged, and its state changes are committed as they
+happen: ``queued -> running -> done | error | cancelled``, then ``delivered`` once the client was
+told. A daemon killed at any point finds its unfinished jobs in the journal at restart and runs
+them again; results already written are reused (see :func:`bridge.clips.write_clip`), so no job
+is delivered twice and no accepted job is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .request import GenerationRequest
+
+ACTIVE_STATES = ("queued", "running")
+FINAL_STATES = ("done", "error", "cancelled")
+
+
+@dataclass
+class Job:
+    """A request on its way through the daemon, with where to answer."""
+
+    request: GenerationRequest
+    source: str = "osc"                 # osc | inbox | midi
+    reply_host: str | None = None
+    reply_port: int | None = None
+    out_dir: str = ""
+    created: float = field(default_factory=time.time)
+    state: str = "queued"
+    result: dict = field(default_factory=dict)
+    delivered: bool = False
+    cancel_requested: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.request.id
+
+
+class Journal:
+    """Jobs in SQLite (WAL mode, one connection guarded by a lock: the daemon's threads share it)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            """CREATE TABLE IF NOT EXISTS jobs (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id TEXT NOT NULL,
+                 state TEXT NOT NULL,
+                 source TEXT NOT NULL,
+                 request TEXT NOT NULL,
+                 reply_host TEXT, reply_port INTEGER,
+                 out_dir TEXT NOT NULL,
+                 result TEXT,
+                 delivered INTEGER NOT NULL DEFAULT 0,
+                 created REAL NOT NULL, updated REAL NOT NULL)""")
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_id ON jobs(id)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state)")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, job: Job) -> None:
+        """Journal a new job (committed when this returns)."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs(id, state, source, request, reply_host, reply_port, out_dir, created, updated)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (job.id, job.state, job.source, json.dumps(job.request.to_dict()), job.reply_host,
+                 job.reply_port, job.out_dir, job.created, now))
+
+    def set_state(self, job: Job, state: str, result: dict | None = None) -> None:
+        job.state = state
+        if result is not None:
+            job.result = result
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET state=?, result=?, updated=? WHERE seq=(SELECT MAX(seq) FROM jobs WHERE id=?)",
+                (state, json.dumps(job.result) if job.result else None, time.time(), job.id))
+
+    def update_request(self, job: Job) -> None:
+        """Store changes made to the request after acceptance (e.g. the seed drawn at start)."""
+        with self._lock:
+            self._db.execute("UPDATE jobs SET request=? WHERE seq=(SELECT MAX(seq) FROM jobs WHERE id=?)",
+                             (json.dumps(job.request.to_dict()), job.id))
+
+    def mark_delivered(self, job: Job) -> None:
+        job.delivered = True
+        with self._lock:
+            self._db.execute("UPDATE jobs SET delivered=1, updated=? WHERE seq=(SELECT MAX(seq) FROM jobs WHERE id=?)",
+                             (time.time(), job.id))
+
+    def is_active(self, job_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT state FROM jobs WHERE id=? ORDER BY seq DESC LIMIT 1", (job_id,)).fetchone()
+        return bool(row) and row[0] in ACTIVE_STATES
+
+    def unfinished(self) -> list[Job]:
+        """Jobs to resume at start: not final, or final but never delivered; oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, state, source, request, reply_host, reply_port, out_dir, result, delivered, created"
+                " FROM jobs WHERE state IN ('queued','running') OR delivered=0 ORDER BY seq").fetchall()
+        jobs = []
+        for (jid, state, source, req, host, port, out_dir, result, delivered, created) in rows:
+            request = GenerationRequest.from_dict(json.loads(req))
+            if isinstance(request.melody_notes, list):
+                request.melody_notes = [tuple(n) for n in request.melody_notes]
+            jobs.append(Job(request=request, source=source, reply_host=host, reply_port=port, out_dir=out_dir,
+                            created=created, state=state, result=json.loads(result) if result else {},
+                            delivered=bool(delivered)))
+        return jobs
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+
+
+class QueueFull(Exception):
+    pass
+
+
+class JobQueue:
+    """A bounded FIFO of jobs waiting for the worker, plus the job that is running."""
+
+    def __init__(self, max_queued: int):
+        self.max_queued = max_queued
+        self._jobs: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self.running: Job | None = None
+        self._closed = False
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._jobs)
+
+    def check_room(self) -> None:
+        with self._cond:
+            if len(self._jobs) >= self.max_queued:
+                raise QueueFull(f"the queue is full ({self.max_queued} jobs waiting); try again later")
+
+    def put(self, job: Job, *, force: bool = False) -> int:
+        """Add a job; returns its position (0 = next). Raises QueueFull unless ``force``."""
+        with self._cond:
+            if not force and len(self._jobs) >= self.max_queued:
+                raise QueueFull(f"the queue is full ({self.max_queued} jobs waiting); try again later")
+            self._jobs.append(job)
+            self._cond.notify_all()
+            return len(self._jobs) - 1 + (1 if self.running is not None else 0)
+
+    def get(self, timeout: float | None = None) -> Job | None:
+        """The next job (it becomes ``running``), or None on timeout or when closed."""
+        with self._cond:
+            end = None if timeout is None else time.monotonic() + timeout
+            while not self._jobs and not self._closed:
+                remaining = None if end is None else end - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            if self._closed:
+                return None
+            job = self._jobs.popleft()
+            self.running = job
+            return job
+
+    def finish(self, job: Job) -> None:
+        with self._cond:
+            if self.running is job:
+                self.running = None
+
+    def remove(self, job_id: str) -> Job | None:
+        """Take a queued (not running) job out; returns it, or None."""
+        with self._cond:
+            for job in self._jobs:
+                if job.id == job_id:
+                    self._jobs.remove(job)
+                    return job
+        return None
+
+    def find(self, job_id: str) -> Job | None:
+        with self._cond:
+            if self.running is not None and self.running.id == job_id:
+                return self.running
+            for job in self._jobs:
+                if job.id == job_id:
+                    return job
+        return None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

@@ -73,7 +73,6 @@ class MidiSide:
         self._ports_lock = threading.Lock()
         self._inputs: dict[str, InputPort] = {}
         self._outputs: dict[str, OutputPort] = {}
-        self._listed: set[str] = set()            # virtual ports seen in the port list
         self._own = own_port_regex(cfg.client_name)
         self._lister: PortLister | None = None
         self._api_id: int | None = None
@@ -307,13 +306,6 @@ class MidiSide:
             self._notice("api", f"MIDI port list failed ({exc}); re-opening the MIDI API")
             self._drop_api()
             return
-        if self._virtual_ports_vanished(destinations, sources):
-            # our own virtual ports are gone from the list: the MIDI server went away (JACK
-            # restarted); everything we hold is dead. Start over with a fresh client.
-            self._notice("api", "MIDI ports vanished (MIDI server restarted?); re-opening them")
-            self._drop_api()
-            return
-
         cfg = self.cfg
         if cfg.connect is None:
             self._ensure_virtual(self._inputs, InputPort(self._api_id, cfg.client_name,
@@ -362,27 +354,12 @@ class MidiSide:
             port.close()
             if isinstance(port, InputPort):
                 self._queue.put((port.key, None, 0.0))
-        self._listed.clear()
         if self._lister is not None:
             self._lister.close()
         self._lister, self._api_id = None, None
 
     def _is_own(self, name: str) -> bool:
         return bool(self._own.match(name)) or name in (self.cfg.in_name, self.cfg.out_name)
-
-    def _virtual_ports_vanished(self, destinations: list[str], sources: list[str]) -> bool:
-        """True when a virtual port of ours that the port list showed is no longer in it."""
-        for key in list(self._listed):
-            port_name = key.split(":", 1)[1]
-            names = destinations if key in self._inputs else sources
-            if not any(self._is_own(n) and port_name in n for n in names):
-                return True
-        for ports, names in ((self._inputs, destinations), (self._outputs, sources)):
-            for key, port in ports.items():
-                if port.port_name and key.startswith("virtual:") and any(
-                        self._is_own(n) and port.port_name in n for n in names):
-                    self._listed.add(key)
-        return False
 
     def _ensure_virtual(self, ports: dict, port, what: str) -> None:
         if port.key in ports:
@@ -403,6 +380,8 @@ class MidiSide:
         """Connect to every port in ``names`` that matches ``pattern``; drop vanished ones."""
         wanted = [n for n in names if pattern_matches(pattern, n) and not self._is_own(n)]
         for key, port in list(ports.items()):
+            if port.key.startswith("virtual:"):
+                continue                          # the `in`/`out` virtual port: not ours here
             if key not in wanted:
                 with self._ports_lock:
                     del ports[key]
@@ -428,7 +407,7 @@ class MidiSide:
                 ports[name] = port
             self._notice(f"{what}:{name}", None)
             self.log.info("MIDI %s: connected to %r", what, name)
-        if ports:
+        if any(not key.startswith("virtual:") for key in ports):
             self._notice(f"{what}:waiting", None)
         else:
             self._notice(f"{what}:waiting",

@@ -429,7 +429,8 @@ class Daemon:
                 clock = self.midi.clock_bpm if self.midi is not None else None
                 params["bpm"] = float(action.bpm or clock or 120.0)
         try:
-            self.submit(params, action=op, req_id=req_id, source="midi", reply=None)
+            job, position = self.submit(params, action=op, req_id=req_id, source="midi", reply=None)
+            self._reply(job, "/musicgen/accepted", [job.id, position])
         except RequestError as exc:
             log.warning("MIDI %s (%s) refused: %s (%s)", kind, action.source or "", exc.message, exc.code)
             for target in self.announce:

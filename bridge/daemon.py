@@ -34,6 +34,8 @@ from .request import ID_RE, RequestError, parse_request
 log = logging.getLogger("bridge.daemon")
 
 PROGRESS_INTERVAL_S = 0.1
+PREVIEW_INTERVAL_S = 0.5
+PREVIEW_DIR = "previews"
 NOTES_TTL_S = 600.0
 MAX_NOTES_PER_ID = 10000
 
@@ -452,6 +454,7 @@ class Daemon:
 
     def _run(self, job: Job) -> None:
         req = job.request
+        job.run_started = time.monotonic()
         self.journal.set_state(job, "running")
         log.info("job %s running", job.id)
         self._feedback("started", job)
@@ -469,9 +472,10 @@ class Daemon:
 
         self._reply(job, "/musicgen/progress", [job.id, 0.0])
         clock = self.midi.clock_bpm if self.midi is not None else None
+        preview = self._previewer(job) if req.preview else None
         try:
             result = render(self.engine, req, job.out_dir, hook=hook, clock_bpm=clock,
-                            owner=f"{job.id}@{job.created:.6f}", when=job.created)
+                            owner=f"{job.id}@{job.created:.6f}", when=job.created, preview=preview)
         except Cancelled:
             self.journal.set_state(job, "cancelled")
             log.info("job %s cancelled", job.id)
@@ -500,6 +504,41 @@ class Daemon:
                  ", ".join(p.name for p in result.paths))
         self._deliver(job)
 
+    def _previewer(self, job: Job):
+        """A callback that rewrites ``<out_dir>/previews/<id>.wav`` (atomically, always a valid
+        file) with the audio made so far, and sends ``/musicgen/preview <id> <path>``."""
+        from .audio import write_audio
+
+        folder = Path(job.out_dir) / PREVIEW_DIR
+        path = folder / f"{job.id}.wav"
+        last = [0.0]
+
+        def on_audio(audio, sr: int) -> None:
+            now = time.monotonic()
+            if now - last[0] < PREVIEW_INTERVAL_S:
+                return
+            last[0] = now
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = folder / f".{job.id}.wav.{os.getpid()}.partial"
+                write_audio(tmp, audio[0], sr, "wav")
+                os.replace(tmp, path)
+            except OSError as exc:
+                log.warning("job %s: cannot write preview: %s", job.id, exc)
+                return
+            if job.preview_started is None:
+                job.preview_started = now
+                log.info("job %s: first preview after %.2f s", job.id, now - job.run_started)
+            self._reply(job, "/musicgen/preview", [job.id, str(path)])
+
+        return on_audio
+
+    def _drop_preview(self, job: Job) -> None:
+        try:
+            (Path(job.out_dir) / PREVIEW_DIR / f"{job.id}.wav").unlink()
+        except OSError:
+            pass
+
     def _fail(self, job: Job, code: str, message: str) -> None:
         self.journal.set_state(job, "error", {"code": code, "message": message})
         log.info("job %s failed: %s (%s)", job.id, message, code)
@@ -509,6 +548,8 @@ class Daemon:
         """Tell the client a job ended (OSC reply, REAPER result file), once."""
         if job.delivered:
             return
+        if job.request.preview:
+            self._drop_preview(job)
         if job.state == "done":
             self._reply(job, "/musicgen/done", [job.id, *job.result.get("paths", [])])
         elif job.state == "error":

@@ -37,6 +37,8 @@ class Job:
     result: dict = field(default_factory=dict)
     delivered: bool = False
     cancel_requested: bool = False
+    run_started: float = 0.0
+    preview_started: float | None = None
 
     @property
     def id(self) -> str:

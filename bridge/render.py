@@ -79,12 +79,14 @@ def prepare_inputs(engine: Engine, req: GenerationRequest, *, clock_bpm: float |
 
 def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *, hook=None,
            clock_bpm: float | None = None, cond: Conditioning | None = None, owner: str | None = None,
-           when: float | None = None) -> RenderResult:
+           when: float | None = None, preview=None) -> RenderResult:
     """Generate the clips of ``req`` and write them (with sidecars) to ``out_dir``.
 
     ``hook(fraction)`` is called with progress in 0..1 and may raise ``Cancelled``; then no file
     is left behind. ``owner`` (a unique job key) and ``when`` (the time used in file names) make a
-    re-run after a crash reuse the clips it already wrote instead of writing them twice. Raises :class:`RequestError` for bad inputs and ``OSError`` for an unwritable
+    re-run after a crash reuse the clips it already wrote instead of writing them twice.
+    ``preview(audio, sr)`` receives the new audio made so far while generating (decoders that
+    stream only), ``(variations, channels, samples)``. Raises :class:`RequestError` for bad inputs and ``OSError`` for an unwritable
     output folder.
     """
     t0 = time.perf_counter()
@@ -100,7 +102,9 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
     gen_s = length_s + (LOOP_TAIL_S if req.loop else 0.0)
     sampling = Sampling(top_k=req.top_k, top_p=req.top_p, temperature=req.temperature, cfg=req.cfg)
     t_in = time.perf_counter()
-    out = engine.generate(cond, gen_s, sampling, seed=seed, variations=req.variations, hook=hook)
+    on_audio = (lambda audio: preview(audio, engine.sr)) if preview is not None else None
+    out = engine.generate(cond, gen_s, sampling, seed=seed, variations=req.variations, hook=hook,
+                          preview=on_audio)
     t_gen = time.perf_counter()
     sr = out.sr
     length_samples = int(round(length_s * sr))

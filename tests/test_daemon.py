@@ -397,3 +397,41 @@ def test_liblo_oscsend_and_oscdump_peers(daemon, tmp_path):
         assert got[-1][0] == "/musicgen/done" and got[-1][1] == "ss" and ".wav" in got[-1][2], got[-1]
     finally:
         dump.kill()
+
+
+def test_max_for_live_messages_are_served(client, daemon, tmp_path):
+    """The device's own message builders (Node) -> OSC with the device's type tags -> the daemon."""
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    src = write_tone(tmp_path / "clip.wav", seconds=2.0)
+    script = f"""
+    const p = require({json.dumps(str(Path(__file__).resolve().parent.parent / "max_for_live" / "src" / "mgb_protocol.js"))});
+    const notes = [];
+    for (let i = 0; i < 600; i++) notes.push({{pitch: 60 + (i % 12), start_beats: i * 0.25, length_beats: 0.25, velocity: 100}});
+    const out = [
+      p.buildPing({{reply_port: {client.port}}}),
+      p.buildGenerate("m4l-1", "warm rhodes", {{bpm: 120, bars: 1, beats_per_bar: 4, loop: true, seed: 5,
+                        variations: 2, daw: "ableton", position: 16, reply_port: {client.port}}}),
+      p.buildContinue("m4l-2", {json.dumps(str(src))}, {{start: 0.5, end: 1.5, duration: 1, reply_port: {client.port}}}),
+      ...p.buildNotesMessages("m4l-3", notes),
+      p.buildCancel("m4l-unknown", {{}}),
+    ];
+    console.log(JSON.stringify(out));
+    """
+    proc = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    messages = json.loads(proc.stdout)
+    assert len(messages) > 5  # 600 notes need several datagrams under 8 kB
+    for atoms in messages:
+        builder = OscMessageBuilder(address=atoms[0]["v"])
+        for atom in atoms[1:]:
+            builder.add_arg(atom["v"], {"s": "s", "i": "i", "f": "f"}[atom["t"]])
+        data = builder.build().dgram
+        assert len(data) < 8192
+        client.send_raw(data)
+    assert client.wait_for("/musicgen/pong", timeout=10)
+    done = client.wait_for("/musicgen/done", "m4l-1", timeout=120)
+    assert len(done) == 3 and all(sf.info(p).frames == 64000 for p in done[1:])
+    assert sf.info(client.wait_for("/musicgen/done", "m4l-2", timeout=120)[1]).frames == 32000
+    assert client.wait_for("/musicgen/error", "m4l-unknown", timeout=10)[1] == "not_found"
+    assert not client.messages("/musicgen/error", "m4l-3")  # all note chunks accepted

@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--beats-per-bar", type=float, help="beats in a bar (default 4)")
     g.add_argument("--variations", type=int)
     g.add_argument("--loop", action="store_true", help="exact bar length with a crossfaded loop seam")
+    g.add_argument("--stems", action="store_true",
+                   help="also split each clip into stems (<clip>.drums.wav, ...; needs the [stems] extra)")
+    g.add_argument("--stems-model", help="separation model: htdemucs (default), htdemucs_ft, htdemucs_6s or a folder")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     s = sub.add_parser("serve", help="run the daemon (OSC, inbox, MIDI)")
@@ -70,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config")
     s.add_argument("--token")
     s.add_argument("--queue-size", type=int)
+    s.add_argument("--stems-model", help="separation model for `stems 1`: htdemucs (default), htdemucs_ft, "
+                   "htdemucs_6s or a folder")
     s.add_argument("--midi-in", nargs="?", const="MusicGen Bridge", default=None,
                    help="open a virtual MIDI input port (default name 'MusicGen Bridge')")
     s.add_argument("--midi-connect", help="connect to existing MIDI inputs whose name matches")
@@ -143,6 +148,8 @@ def cmd_generate(args) -> int:
         params["loop"] = True
     if args.keep_prompt:
         params["keep_prompt"] = True
+    if args.stems:
+        params["stems"] = True
     action = "generate"
     if args.continue_path:
         action = "continue"
@@ -155,8 +162,25 @@ def cmd_generate(args) -> int:
         raise CliError(exc.message) from None
     if req.melody and not os.path.exists(req.melody):
         raise CliError(f"melody file not found: {req.melody}")
+    if args.stems_model and not req.stems:
+        raise CliError("--stems-model needs --stems")
+    stems_model = None
+    if req.stems:
+        from .stems import MISSING_EXTRA, check_stem_model, demucs_available
+
+        if not demucs_available():
+            raise CliError(MISSING_EXTRA)
+        try:
+            stems_model = check_stem_model(args.stems_model)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
 
     engine = _load_engine(args)
+    separator = None
+    if stems_model is not None:
+        from .stems import StemSeparator
+
+        separator = StemSeparator(stems_model, device=engine.loaded.device)
     from .clips import ensure_out_dir
     from .render import prepare_inputs, render
 
@@ -169,8 +193,12 @@ def cmd_generate(args) -> int:
     except OSError as exc:
         raise CliError(str(exc)) from None
     bar = None if args.quiet else _ProgressBar(sys.stderr)
+    if bar is not None and req.stems:
+        from .render import STEMS_GENERATION_SHARE
+
+        bar.separating_from = STEMS_GENERATION_SHARE
     try:
-        result = render(engine, req, out_dir, hook=bar, cond=cond)
+        result = render(engine, req, out_dir, hook=bar, cond=cond, separator=separator)
     except RequestError as exc:
         raise CliError(exc.message) from None
     except OSError as exc:
@@ -178,8 +206,10 @@ def cmd_generate(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    for p in result.paths:
+    for v, p in enumerate(result.paths):
         print(p)
+        for stem in (result.stems[v].values() if v < len(result.stems) else ()):
+            print(stem)  # <clip>.<stem>.<ext>, right after its mix
     return 0
 
 
@@ -203,6 +233,7 @@ class _ProgressBar:
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.last = -1
         self.t0 = time.perf_counter()
+        self.separating_from: float | None = None  # with stems: progress above this is separation
 
     def __call__(self, fraction: float) -> None:
         pct = int(fraction * 100)
@@ -210,7 +241,8 @@ class _ProgressBar:
             return
         self.last = pct
         filled = int(self.width * fraction)
-        line = f"generating [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% {time.perf_counter() - self.t0:5.1f}s"
+        label = "separating" if self.separating_from is not None and fraction > self.separating_from else "generating"
+        line = f"{label} [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% {time.perf_counter() - self.t0:5.1f}s"
         if self.tty:
             self.stream.write("\r" + line)
         else:

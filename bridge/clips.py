@@ -173,6 +173,16 @@ def _write_json(path: Path, data: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def update_sidecar(clip: Path, fields: dict) -> None:
+    """Set ``fields`` in the sidecar of a published clip, atomically (no-op when they hold already)."""
+    side = clip.with_name(clip.name + ".json")
+    meta = json.loads(side.read_text(encoding="utf-8"))
+    if all(meta.get(k) == v for k, v in fields.items()):
+        return
+    meta.update(fields)
+    write_json_atomic(side, meta)
+
+
 def remove_clip(path: Path) -> None:
     """Delete a published clip and its sidecar (used when a job is cancelled after writing)."""
     for p in (path, path.with_name(path.name + ".json")):

@@ -2,6 +2,7 @@
 
 ```toml
 model = "small"            # any --flag of `serve`, with - or _ : host, osc_port, output_dir, ...
+stems_model = "htdemucs"   # separation model for requests with `stems 1` (docs/stems.md)
 host = "127.0.0.1"
 osc_port = 9000
 output_dir = "~/Music/MusicGen"
@@ -79,6 +80,7 @@ class ServeConfig:
     token: str | None = None
     queue_size: int = 16
     verbose: bool = False
+    stems_model: str = "htdemucs"
     roots: list[Path] = field(default_factory=list)
     defaults: dict = field(default_factory=dict)
     presets: dict[str, dict] = field(default_factory=dict)
@@ -94,7 +96,7 @@ class ServeConfig:
 
 _SCALARS = {"model": str, "device": str, "dtype": str, "decoder": str, "host": str, "osc_port": int,
             "output_dir": Path, "state_dir": Path, "inbox_dir": Path, "token": str, "queue_size": int,
-            "verbose": bool, "inbox_poll_s": float}
+            "verbose": bool, "inbox_poll_s": float, "stems_model": str}
 _TABLES = ("defaults", "presets", "reaper", "midi")
 
 
@@ -148,6 +150,12 @@ def build_serve_config(flags: dict[str, Any], file_data: dict[str, Any] | None =
         raise ConfigError(f"osc_port must be 1-65535, got {cfg.osc_port}")
     if cfg.queue_size < 1:
         raise ConfigError(f"queue_size must be >= 1, got {cfg.queue_size}")
+    from .stems import check_stem_model
+
+    try:
+        cfg.stems_model = check_stem_model(cfg.stems_model)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return cfg
 
 

@@ -29,6 +29,7 @@ from .inbox import Inbox
 from .jobs import Job, JobQueue, Journal, QueueFull
 from .osc import OscServer
 from .render import draw_seed, render
+from .stems import ERROR_CODE as STEMS_ERROR, MISSING_EXTRA as STEMS_MISSING_EXTRA, StemSeparator, demucs_available
 from .request import ID_RE, RequestError, parse_request
 
 log = logging.getLogger("bridge.daemon")
@@ -45,9 +46,12 @@ class _Shutdown(Exception):
 
 
 class Daemon:
-    def __init__(self, cfg: ServeConfig, engine: Engine, midi_factory=None):
+    def __init__(self, cfg: ServeConfig, engine: Engine, midi_factory=None, separator=None):
         self.cfg = cfg
         self.engine = engine
+        # stems (docs/stems.md): made once, its model loads on the first job with `stems 1`
+        self.separator = separator if separator is not None else StemSeparator(
+            cfg.stems_model, device=engine.loaded.device)
         self.queue = JobQueue(cfg.queue_size)
         self.journal: Journal | None = None
         self.osc: OscServer | None = None
@@ -249,7 +253,8 @@ class Daemon:
         d = self.engine.describe()
         return ["queue", len(self.queue), "running", running.id if running else "", "model", d["model"],
                 "device", d["device"], "decoder", d["decoder"], "clock_bpm", float(clock or 0.0),
-                "version", __version__]
+                "version", __version__,
+                "stems", self.separator.model_name if demucs_available() else ""]
 
     # --- accepting work -------------------------------------------------------------------------
 
@@ -280,6 +285,8 @@ class Daemon:
             if not self.engine.loaded.is_melody:
                 raise RequestError("bad_melody", f"model {self.engine.loaded.spec!r} takes no melody; "
                                    "start the daemon with a melody model (--model melody)")
+        if req.stems and not demucs_available():
+            raise RequestError(STEMS_ERROR, STEMS_MISSING_EXTRA)
         out_dir = Path(os.path.expanduser(req.out_dir)) if req.out_dir else self.cfg.output_dir
         self._check_paths(req, out_dir)
         if req.seed is None:
@@ -475,7 +482,8 @@ class Daemon:
         preview = self._previewer(job) if req.preview else None
         try:
             result = render(self.engine, req, job.out_dir, hook=hook, clock_bpm=clock,
-                            owner=f"{job.id}@{job.created:.6f}", when=job.created, preview=preview)
+                            owner=f"{job.id}@{job.created:.6f}", when=job.created, preview=preview,
+                            separator=self.separator)
         except Cancelled:
             self.journal.set_state(job, "cancelled")
             log.info("job %s cancelled", job.id)
@@ -497,6 +505,8 @@ class Daemon:
             return
         job_result = {"paths": [str(p) for p in result.paths], "seed": result.seed,
                       "duration_s": round(result.duration_s, 6), "sr": result.sr, "timings": result.timings}
+        if req.stems:
+            job_result["stems"] = [{name: str(p) for name, p in group.items()} for group in result.stems]
         self.journal.set_state(job, "done", job_result)
         if result.paths:
             self.last_clip = result.paths[0]
@@ -551,6 +561,10 @@ class Daemon:
         if job.request.preview:
             self._drop_preview(job)
         if job.state == "done":
+            for v, group in enumerate(job.result.get("stems") or []):
+                # one /musicgen/stems per variation, right before done (docs/protocol.md, "Stems")
+                mix = job.result["paths"][v] if v < len(job.result.get("paths", [])) else ""
+                self._reply(job, "/musicgen/stems", [job.id, v + 1, mix, *[x for kv in group.items() for x in kv]])
             self._reply(job, "/musicgen/done", [job.id, *job.result.get("paths", [])])
         elif job.state == "error":
             self._reply(job, "/musicgen/error", [job.id, job.result.get("code", "generation_failed"),
@@ -565,6 +579,8 @@ class Daemon:
                       "duration_s": job.result.get("duration_s"), "sr": job.result.get("sr"),
                       "position": req.position, "track": req.track, "daw": req.daw, "action": req.action,
                       "name": req.name, "variations": req.variations, "request": req.to_dict()}
+            if job.result.get("stems"):
+                result["stems"] = job.result["stems"]
             if job.state == "error":
                 result["code"] = job.result.get("code")
                 result["message"] = job.result.get("message")
@@ -671,7 +687,8 @@ def serve_main(args) -> int:
         flags = {"model": args.model, "device": args.device, "dtype": args.dtype, "decoder": args.decoder,
                  "host": args.host, "osc_port": args.osc_port, "output_dir": args.output_dir,
                  "state_dir": args.state_dir, "inbox_dir": args.inbox_dir, "token": args.token,
-                 "queue_size": args.queue_size, "verbose": args.verbose or None}
+                 "queue_size": args.queue_size, "verbose": args.verbose or None,
+                 "stems_model": getattr(args, "stems_model", None)}
         cfg = build_serve_config(flags, file_data)
         announce = _parse_targets(announce_raw)
     except ConfigError as exc:

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .audio import AudioError, fit_channels, make_loop, normalize, read_audio, resample
-from .clips import clip_basename, ensure_out_dir, remove_clip, write_clip
+from .clips import clip_basename, ensure_out_dir, remove_clip, update_sidecar, write_clip
 from .engine.generation import Conditioning, Engine, Sampling
 from .melody import MelodyError, chroma_from_file, chroma_from_notes, notes_from_beats
 from .request import GenerationRequest, RequestError
@@ -25,6 +25,8 @@ from .request import GenerationRequest, RequestError
 #: Audio generated past the loop end, crossfaded into the loop start.
 LOOP_TAIL_S = 0.05
 DEFAULT_NOTES_BPM = 120.0
+#: With stems, the share of the progress (0..1) that generation takes; separation has the rest.
+STEMS_GENERATION_SHARE = 0.8
 
 
 @dataclass
@@ -34,6 +36,8 @@ class RenderResult:
     duration_s: float
     sr: int
     timings: dict = field(default_factory=dict)
+    #: With stems: one ``{stem name: path}`` per variation (in ``paths`` order), else empty.
+    stems: list[dict[str, Path]] = field(default_factory=list)
 
 
 def draw_seed() -> int:
@@ -79,7 +83,7 @@ def prepare_inputs(engine: Engine, req: GenerationRequest, *, clock_bpm: float |
 
 def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *, hook=None,
            clock_bpm: float | None = None, cond: Conditioning | None = None, owner: str | None = None,
-           when: float | None = None, preview=None) -> RenderResult:
+           when: float | None = None, preview=None, separator=None) -> RenderResult:
     """Generate the clips of ``req`` and write them (with sidecars) to ``out_dir``.
 
     ``hook(fraction)`` is called with progress in 0..1 and may raise ``Cancelled``; then no file
@@ -88,6 +92,11 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
     ``preview(audio, sr)`` receives the new audio made so far while generating (decoders that
     stream only), ``(variations, channels, samples)``. Raises :class:`RequestError` for bad inputs and ``OSError`` for an unwritable
     output folder.
+
+    With ``req.stems``, each clip is then split by ``separator`` (a :class:`bridge.stems.StemSeparator`,
+    made once by the caller) and every stem is written next to its mix as ``<mix>.<stem>.<ext>``
+    (same atomic/idempotent rules, own sidecar); the mix's sidecar lists them under ``stems``.
+    Progress then runs 0..0.8 for generation and 0.8..1 for separation; the hook may cancel both.
     """
     t0 = time.perf_counter()
     from .daemon import same_model
@@ -102,16 +111,25 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
     gen_s = length_s + (LOOP_TAIL_S if req.loop else 0.0)
     sampling = Sampling(top_k=req.top_k, top_p=req.top_p, temperature=req.temperature, cfg=req.cfg)
     t_in = time.perf_counter()
+    if req.stems:
+        separator = _check_separator(separator)
+    gen_hook = hook
+    if req.stems and hook is not None:
+        def gen_hook(fraction: float) -> None:
+            hook(fraction * STEMS_GENERATION_SHARE)
     on_audio = (lambda audio: preview(audio, engine.sr)) if preview is not None else None
-    out = engine.generate(cond, gen_s, sampling, seed=seed, variations=req.variations, hook=hook,
+    out = engine.generate(cond, gen_s, sampling, seed=seed, variations=req.variations, hook=gen_hook,
                           preview=on_audio)
     t_gen = time.perf_counter()
     sr = out.sr
     length_samples = int(round(length_s * sr))
     when = when if when is not None else time.time()
     written: list[Path] = []
+    stems_written: list[dict[str, Path]] = []
+    sep_s = 0.0
     try:
-        for v in range(out.audio.shape[0]):
+        n_var = out.audio.shape[0]
+        for v in range(n_var):
             audio = out.audio[v]
             if req.loop:
                 audio = make_loop(audio, sr, length_samples)
@@ -123,15 +141,79 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
             base = clip_basename(req.name or req.prompt or ("continuation" if req.action == "continue" else "melody"),
                                  seed, v + 1 if req.variations > 1 else None, when)
             sidecar = _sidecar(engine, req, seed, v, audio, sr, length_s, out, t0, t_in, t_gen)
-            written.append(write_clip(folder, base, audio, sr, req.format, sidecar,
-                                      owner=(owner, v + 1) if owner else None))
+            stems = None
+            if req.stems:
+                t_sep = time.perf_counter()
+                stems = _separate(separator, audio, sr, hook, v, n_var)
+                sep_s += time.perf_counter() - t_sep
+                sidecar["separation"] = {"model": separator.model_name, "device": separator.device,
+                                         "sr": separator.samplerate,
+                                         "separate_s": round(time.perf_counter() - t_sep, 3)}
+                sidecar["stems"] = {}
+            mix = write_clip(folder, base, audio, sr, req.format, sidecar, owner=(owner, v + 1) if owner else None)
+            written.append(mix)
+            if stems is not None:
+                stems_written.append(_write_stems(folder, mix, stems, sr, req.format, sidecar, owner, v))
     except BaseException:
         for p in written:
             remove_clip(p)
+        for group in stems_written:
+            for p in group.values():
+                remove_clip(p)
         raise
-    timings = {"inputs_s": round(t_in - t0, 3), "generate_s": round(t_gen - t_in, 3),
-               "write_s": round(time.perf_counter() - t_gen, 3), "total_s": round(time.perf_counter() - t0, 3)}
-    return RenderResult(paths=written, seed=seed, duration_s=length_s, sr=sr, timings=timings)
+    timings = {"inputs_s": round(t_in - t0, 3), "generate_s": round(t_gen - t_in, 3)}
+    if req.stems:
+        timings["separate_s"] = round(sep_s, 3)
+    timings.update({"write_s": round(time.perf_counter() - t_gen - sep_s, 3),
+                    "total_s": round(time.perf_counter() - t0, 3)})
+    return RenderResult(paths=written, seed=seed, duration_s=length_s, sr=sr, timings=timings, stems=stems_written)
+
+
+def _check_separator(separator):
+    """The separator to use for a request with stems (raises ``stems_unavailable`` when there is none)."""
+    from .stems import MISSING_EXTRA, StemsUnavailable, demucs_available
+
+    if not demucs_available():
+        raise RequestError(StemsUnavailable.code, MISSING_EXTRA)
+    if separator is None:
+        raise RequestError(StemsUnavailable.code, "stems were asked for but no stem separator was given")
+    return separator
+
+
+def _separate(separator, audio, sr, hook, v: int, n_var: int) -> dict:
+    """Split variation ``v`` of ``n_var``; progress maps into the separation share of the job."""
+    from .stems import StemsUnavailable
+
+    def sep_hook(fraction: float) -> None:
+        if hook is not None:
+            share = 1.0 - STEMS_GENERATION_SHARE
+            hook(STEMS_GENERATION_SHARE + share * (v + min(1.0, max(0.0, fraction))) / n_var)
+
+    try:
+        return separator.separate(audio, sr, hook=sep_hook)
+    except StemsUnavailable as exc:
+        raise RequestError(exc.code, str(exc)) from None
+
+
+def _write_stems(folder: Path, mix: Path, stems: dict, sr: int, fmt: str, mix_sidecar: dict, owner, v: int
+                 ) -> dict[str, Path]:
+    """Write each stem as ``<mix name>.<stem>.<ext>`` next to the mix and list them in its sidecar."""
+    ext = mix.suffix
+    mix_base = mix.name[: -len(ext)] if ext else mix.name
+    paths: dict[str, Path] = {}
+    try:
+        for name, audio in stems.items():
+            meta = {k: val for k, val in mix_sidecar.items() if k != "stems"}
+            meta.update({"stem": name, "mix": mix.name, "channels": int(audio.shape[0]),
+                         "duration_s": round(audio.shape[1] / sr, 6)})
+            paths[name] = write_clip(folder, f"{mix_base}.{name}", audio, sr, fmt, meta,
+                                     owner=(f"{owner}#{name}", v + 1) if owner else None)
+        update_sidecar(mix, {"stems": {name: p.name for name, p in paths.items()}})
+    except BaseException:
+        for p in paths.values():
+            remove_clip(p)
+        raise
+    return paths
 
 
 def _sidecar(engine, req, seed, v, audio, sr, length_s, out, t0, t_in, t_gen) -> dict:

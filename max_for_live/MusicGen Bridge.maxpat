@@ -1338,6 +1338,46 @@
 					"presentation": 1,
 					"presentation_rect": [434, 146, 162, 16]
 				}
+			},
+			{
+				"box": {
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": ["", ""],
+					"parameter_enable": 1,
+					"patching_rect": [640, 80, 40, 15],
+					"varname": "Stems",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Stems",
+							"parameter_shortname": "Stems",
+							"parameter_type": 2,
+							"parameter_enum": ["off", "on"],
+							"parameter_mmax": 1.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [0],
+							"parameter_invisible": 0
+						}
+					},
+					"mode": 1,
+					"text": "Stems",
+					"texton": "Stems",
+					"id": "obj-84",
+					"presentation": 1,
+					"presentation_rect": [564, 52, 34, 15]
+				}
+			},
+			{
+				"box": {
+					"maxclass": "newobj",
+					"text": "prepend stems",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [640, 230, 100, 22],
+					"outlettype": [""],
+					"id": "obj-85"
+				}
 			}
 		],
 		"lines": [
@@ -1856,6 +1896,18 @@
 					"source": ["obj-17", 3],
 					"destination": ["obj-83", 0]
 				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-84", 0],
+					"destination": ["obj-85", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-85", 0],
+					"destination": ["obj-6", 0]
+				}
 			}
 		],
 		"parameters": {
@@ -1880,6 +1932,7 @@
 			"obj-69": ["Daemon port", "Port", 0],
 			"obj-71": ["Reply port", "Reply", 0],
 			"obj-79": ["Choose output folder button", "Folder", 0],
+			"obj-84": ["Stems", "Stems", 0],
 			"inherited_shortname": 1
 		},
 		"dependency_cache": [

@@ -32,7 +32,7 @@ var KEY_TYPES = {
     model: "s", seed: "i", top_k: "i", top_p: "f", temperature: "f", cfg: "f",
     format: "s", normalize: "s", variations: "i", melody: "s", melody_notes: "s",
     start: "f", end: "f", keep_prompt: "b", out_dir: "s", name: "s", daw: "s",
-    position: "f", track: "s", preview: "b", reply_host: "s", reply_port: "i",
+    position: "f", track: "s", preview: "b", stems: "b", reply_host: "s", reply_port: "i",
     token: "s", preset: "s"
 };
 
@@ -41,7 +41,7 @@ var KEY_ORDER = [
     "prompt", "model", "preset", "bpm", "bars", "beats_per_bar", "duration", "loop", "seed",
     "top_k", "top_p", "temperature", "cfg", "format", "normalize", "variations", "melody",
     "melody_notes", "start", "end", "keep_prompt", "out_dir", "name", "daw", "position",
-    "track", "preview", "reply_host", "reply_port", "token"
+    "track", "preview", "stems", "reply_host", "reply_port", "token"
 ];
 
 var ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -236,6 +236,15 @@ function parseReply(address, args) {
         return { type: "preview", id: str(a[0]), path: str(a[1]) };
     case "/musicgen/done":
         return { type: "done", id: str(a[0]), paths: a.slice(1).map(str).filter(function (p) { return p !== ""; }) };
+    case "/musicgen/stems":
+        // <id> <variation:i> <mix:s> <stem:s> <path:s> ... (sent right before done, one per variation)
+        fields = [];
+        for (i = 3; i + 1 < a.length; i += 2) {
+            key = str(a[i]);
+            if (key !== "" && str(a[i + 1]) !== "") { fields.push({ name: key, path: str(a[i + 1]) }); }
+        }
+        return { type: "stems", id: str(a[0]), variation: Math.max(1, Math.round(Number(a[1])) || 1),
+            mix: str(a[2]), stems: fields };
     case "/musicgen/error":
         return { type: "error", id: str(a[0]), code: str(a[1]) || "error", message: a.slice(2).map(str).join(" ") };
     case "/musicgen/cancelled":
@@ -638,6 +647,66 @@ function clipName(prompt, variation, variations, fallback) {
     return p;
 }
 
+// --- stems -------------------------------------------------------------------------------
+
+// Between a name and its stem: "warm rhodes \u2013 drums" (an en dash, as Live shows it).
+var STEM_SEP = " \u2013 ";
+
+// The clip name of one stem: "<prompt> \u2013 drums" ("<prompt> v2 \u2013 drums" for variations).
+function stemClipName(prompt, stem, variation, variations, fallback) {
+    return clipName(prompt, variation, variations, fallback) + STEM_SEP + String(stem);
+}
+
+// The audio track that holds one stem of the results of track `mainName`: "<track> \u2013 drums".
+// The name marks the track as the device's own, so it is found (and reused) next time.
+function stemTrackName(mainName, stem) {
+    return String(mainName) + STEM_SEP + String(stem);
+}
+
+// Which track each stem goes to. tracks: [{name, audio}] for live_set's tracks in order;
+// mainIndex: the job's track. The stem tracks sit right after the main track: the run of audio
+// tracks named "<main> \u2013 <stem>" that follows it is reused, a missing stem gets a new track
+// at the end of that run (so they stay adjacent, in stem order). Returns [{stem, name, index,
+// create}] in `stems` order; apply them in order: creating at `index` never moves an earlier one.
+function planStemTracks(tracks, mainIndex, stems) {
+    var mainName = tracks[mainIndex] ? String(tracks[mainIndex].name) : "";
+    var prefix = mainName + STEM_SEP;
+    var found = {};
+    var j = mainIndex + 1;
+    var out = [];
+    var i, name;
+    while (j < tracks.length && tracks[j].audio && String(tracks[j].name).indexOf(prefix) === 0) {
+        if (!found.hasOwnProperty(tracks[j].name)) { found[tracks[j].name] = j; }
+        j++;
+    }
+    for (i = 0; i < stems.length; i++) {
+        name = stemTrackName(mainName, stems[i]);
+        if (found.hasOwnProperty(name)) {
+            out.push({ stem: stems[i], name: name, index: found[name], create: false });
+        } else {
+            out.push({ stem: stems[i], name: name, index: j, create: true });
+            found[name] = j;
+            j++;
+        }
+    }
+    return out;
+}
+
+// Stem names of a job, in the order the daemon sent them (first variation first).
+function stemNames(groups) {
+    var names = [];
+    var seen = {};
+    var v, i, n;
+    for (v = 0; v < (groups || []).length; v++) {
+        if (!groups[v]) { continue; }
+        for (i = 0; i < groups[v].stems.length; i++) {
+            n = groups[v].stems[i].name;
+            if (!seen.hasOwnProperty(n)) { seen[n] = true; names.push(n); }
+        }
+    }
+    return names;
+}
+
 // A request id the daemon accepts ([A-Za-z0-9._-], 1-64): "mg-<time base 36>-<counter>".
 function makeJobId(nowMs, counter) {
     return "mg-" + Math.floor(Number(nowMs) || 0).toString(36) + "-" + toInt(counter);
@@ -682,6 +751,16 @@ JobBook.prototype.latest = function () {
 };
 
 JobBook.prototype.count = function () { return this.order.length; };
+
+// A /musicgen/stems reply (parsed): kept on its job until done, as job.stems[variation - 1] =
+// {mix, stems: [{name, path}]}. Returns the job, or null when the id is not ours.
+JobBook.prototype.addStems = function (reply) {
+    var job = this.get(reply.id);
+    if (!job) { return null; }
+    if (!job.stems) { job.stems = []; }
+    job.stems[Math.max(1, toInt(reply.variation)) - 1] = { mix: reply.mix, stems: reply.stems.slice() };
+    return job;
+};
 
 JobBook.prototype.ids = function () { return this.order.slice(); };
 
@@ -767,6 +846,11 @@ var api = {
     nativeFolder: nativeFolder,
     chooseOutDir: chooseOutDir,
     clipName: clipName,
+    STEM_SEP: STEM_SEP,
+    stemClipName: stemClipName,
+    stemTrackName: stemTrackName,
+    planStemTracks: planStemTracks,
+    stemNames: stemNames,
     makeJobId: makeJobId,
     JobBook: JobBook,
     SeedState: SeedState,
@@ -844,7 +928,8 @@ var S = {
     port: 9000,
     replyPort: 0,         // 0 = auto: 9001 + (this device's id mod 500)
     folder: "",
-    token: ""
+    token: "",
+    stems: 0              // 1: ask for stems too (drums, bass, ... on adjacent tracks)
 };
 
 var seeds = new session.SeedState();
@@ -880,6 +965,7 @@ function cfg(v) { S.cfg = Number(v); }
 function loop(v) { S.loop = toInt(v) ? 1 : 0; }
 function place(v) { S.place = Math.max(0, Math.min(2, toInt(v))); }
 function usekey(v) { S.useKey = toInt(v) ? 1 : 0; }
+function stems(v) { S.stems = toInt(v) ? 1 : 0; }
 
 function seed(v) {
     seeds.value = Math.max(0, Math.min(session.SEED_MAX, toInt(v)));
@@ -1215,6 +1301,9 @@ function reply(address) {
             setStatus("Generating \"" + shortText(job.label) + "\" " + Math.round(r.fraction * 100) + "%");
         }
         return;
+    case "stems":
+        jobs.addStems(r);   // kept until done (sent right before it)
+        return;
     case "done":
         onDone(r);
         return;
@@ -1237,7 +1326,7 @@ function reply(address) {
 
 function onDone(r) {
     var job = jobs.remove(r.id);
-    var placed, seedFromFile;
+    var placed, seedFromFile, stemNote;
     if (!job) { return; }
     progress(100);
     seedFromFile = protocol.seedFromPath(r.paths[0]);
@@ -1245,18 +1334,26 @@ function onDone(r) {
     saveState();
     if (!r.paths.length) { setStatus("The daemon finished \"" + shortText(job.label) + "\" but sent no file"); return; }
     if (!liveVer || !liveVer.canCreateAudioClip) {
-        setStatus(session.dragMessage(liveVer || session.liveVersion(0, 0, 0), r.paths));
+        setStatus(session.dragMessage(liveVer || session.liveVersion(0, 0, 0), r.paths.concat(stemPaths(job))));
         return;
     }
     try {
         placed = job.placement === "arrangement" ? placeInArrangement(job, r.paths) : placeInSession(job, r.paths);
-        if (placed.missing.length) {
-            setStatus(placed.reason + ": drag " + placed.missing.join("  |  "));
-        } else {
-            setStatus("Done: " + placed.where + " (seed " + seeds.last + ")");
-        }
     } catch (e) {
-        setStatus("Could not create the clip (" + e.message + "): drag " + r.paths.join("  |  "));
+        setStatus("Could not create the clip (" + e.message + "): drag " + r.paths.concat(stemPaths(job)).join("  |  "));
+        return;
+    }
+    try {
+        stemNote = job.stems ? placeStems(job, placed) : null;
+    } catch (e2) {
+        stemNote = { text: "", missing: stemPaths(job), reason: "Could not place the stems (" + e2.message + ")" };
+    }
+    if (placed.missing.length) {
+        setStatus(placed.reason + ": drag " + placed.missing.join("  |  "));
+    } else if (stemNote && stemNote.missing.length) {
+        setStatus(stemNote.reason + ": drag " + stemNote.missing.join("  |  "));
+    } else {
+        setStatus("Done: " + placed.where + (stemNote ? stemNote.text : "") + " (seed " + seeds.last + ")");
     }
 }
 onDone.local = 1;
@@ -1281,6 +1378,7 @@ function placeInSession(job, paths) {
         made.push(choice.slots[i] + 1);
     }
     return {
+        slots: choice.slots.slice(0, made.length),
         where: "track \"" + getStr(track, "name") + "\", slot" + (made.length > 1 ? "s " : " ") + made.join(", "),
         missing: paths.slice(choice.slots.length),
         reason: "No empty clip slot left on track \"" + getStr(track, "name") + "\""
@@ -1293,6 +1391,7 @@ function placeInArrangement(job, paths) {
     var track = byId(job.trackId);
     var i, pos, clip;
     var step = job.lengthBeats > 0 ? job.lengthBeats : 0;
+    var positions = [];
     if (!exists(track)) { throw new Error("the target track is gone"); }
     for (i = 0; i < paths.length; i++) {
         pos = job.positionBeats + i * step;
@@ -1300,8 +1399,10 @@ function placeInArrangement(job, paths) {
         clip = arrangementClipAt(track, pos);
         if (!clip) { throw new Error("Live made no arrangement clip from " + paths[i]); }
         finishClip(clip, job, i, paths.length);
+        positions.push(pos);
     }
     return {
+        positions: positions,
         where: "track \"" + getStr(track, "name") + "\" at beat " + round2(job.positionBeats) + " (bar " +
             round2(job.positionBeats / job.beatsPerBar + 1) + ")",
         missing: [],
@@ -1309,6 +1410,92 @@ function placeInArrangement(job, paths) {
     };
 }
 placeInArrangement.local = 1;
+
+// Stems (sent as /musicgen/stems before done): each stem on its own audio track right after the
+// job's track ("<track> \u2013 drums", created with live_set.create_audio_track when missing),
+// in the same scene as its mix (session) or at the same position (arrangement). `placed` is what
+// placeInSession/placeInArrangement returned. Returns {text, missing, reason}.
+function placeStems(job, placed) {
+    var song = new LiveAPI("live_set");
+    var names = session.stemNames(job.stems);
+    var trackIds = childIds(song, "tracks");
+    var mainIndex = trackIds.indexOf(toInt(job.trackId));
+    var tracks = [];
+    var byStem = {};
+    var missing = [];
+    var count = job.stems.length;
+    var i, v, plan, t, group, st, track, slotIds, slot, clip, name, made, where, placedHere, mix;
+    if (mainIndex < 0) { throw new Error("the target track is gone"); }
+    for (i = 0; i < trackIds.length; i++) {
+        t = byId(trackIds[i]);
+        tracks.push({ name: getStr(t, "name"), audio: getNum(t, "has_audio_input") === 1 });
+    }
+    plan = session.planStemTracks(tracks, mainIndex, names);
+    for (i = 0; i < plan.length; i++) {
+        if (plan[i].create) {
+            song.call("create_audio_track", plan[i].index);
+            t = new LiveAPI("live_set tracks " + plan[i].index);
+            if (!exists(t)) { throw new Error("Live made no track for the " + plan[i].stem + " stem"); }
+            t.set("name", plan[i].name);
+        } else {
+            t = byId(childIds(song, "tracks")[plan[i].index]);
+        }
+        byStem[plan[i].stem] = t;
+    }
+    made = 0;
+    for (v = 0; v < count; v++) {
+        group = job.stems[v];
+        if (!group) { continue; }
+        placedHere = 0;
+        for (i = 0; i < group.stems.length; i++) {
+            st = group.stems[i];
+            track = byStem[st.name];
+            name = session.stemClipName(job.label, st.name, v, count);
+            if (!track || toInt(getNum(track, "is_frozen")) === 1) { missing.push(st.path); continue; }
+            if (job.placement === "arrangement") {
+                if (v >= placed.positions.length) { missing.push(st.path); continue; }
+                track.call("create_audio_clip", st.path, placed.positions[v]);
+                clip = arrangementClipAt(track, placed.positions[v]);
+            } else {
+                slotIds = childIds(track, "clip_slots");
+                if (v >= placed.slots.length || placed.slots[v] >= slotIds.length) { missing.push(st.path); continue; }
+                slot = byId(slotIds[placed.slots[v]]);
+                if (getNum(slot, "has_clip") === 1) { missing.push(st.path); continue; }
+                slot.call("create_audio_clip", st.path);
+                clip = getNum(slot, "has_clip") === 1 ? byId(childId(slot, "clip")) : null;
+            }
+            if (!clip) { missing.push(st.path); continue; }
+            finishClip(clip, job, v, count, name);
+            made++;
+            placedHere++;
+        }
+        if (placedHere && placedHere === group.stems.length) {
+            // every stem of this variation landed: the mix is deactivated so that they, which add
+            // up to it, do not play on top of it (its Clip Activator turns it back on)
+            mix = job.placement === "arrangement" ? arrangementClipAt(byId(job.trackId), placed.positions[v]) :
+                byId(childId(byId(childIds(byId(job.trackId), "clip_slots")[placed.slots[v]]), "clip"));
+            if (mix && exists(mix)) { mix.set("muted", 1); }
+        }
+    }
+    where = job.placement === "arrangement" ? "at the same position" : "in the same scene";
+    return {
+        text: made ? ", " + names.length + " stem" + (names.length === 1 ? "" : "s") + " on the tracks below " + where : "",
+        missing: missing,
+        reason: "Some stems found no place (slot taken or track frozen)"
+    };
+}
+placeStems.local = 1;
+
+function stemPaths(job) {
+    var out = [];
+    var v, i;
+    for (v = 0; job.stems && v < job.stems.length; v++) {
+        if (!job.stems[v]) { continue; }
+        for (i = 0; i < job.stems[v].stems.length; i++) { out.push(job.stems[v].stems[i].path); }
+    }
+    return out;
+}
+stemPaths.local = 1;
 
 function arrangementClipAt(track, posBeats) {
     var ids = childIds(track, "arrangement_clips");
@@ -1321,10 +1508,10 @@ function arrangementClipAt(track, posBeats) {
 }
 arrangementClipAt.local = 1;
 
-// Name the new clip after the prompt; clips made to the song's bars play warped at its tempo.
-function finishClip(clip, job, index, count) {
+// Name the new clip after the prompt (or `name`); clips made to the song's bars play warped at its tempo.
+function finishClip(clip, job, index, count, name) {
     if (!exists(clip)) { return; }
-    clip.set("name", session.clipName(job.label, index, count));
+    clip.set("name", name || session.clipName(job.label, index, count));
     if (job.warpToSong) {
         try {
             clip.set("warping", 1);
@@ -1412,6 +1599,7 @@ function requestBase(len, song, target) {
         daw: "ableton",
         position: target.placement === "arrangement" ? target.positionBeats : undefined,
         track: target.trackName || undefined,
+        stems: S.stems ? 1 : undefined,
         reply_port: activeReplyPort || replyPortInUse(),
         token: S.token || undefined
     };

@@ -34,7 +34,8 @@ if ! "$VPY" -c "import torch" 2>/dev/null; then
 fi
 
 if [ "$WANT_TEST" = 1 ]; then
-  "$VPY" -m pip install --quiet -e ".[test]"
+  # [stems]: demucs 4.1 (torch >= 2.1, no torchaudio) for tests/test_stems.py; no weights are fetched
+  "$VPY" -m pip install --quiet -e ".[test,stems]"
   need=()
   command -v jackd >/dev/null || need+=(jackd2)
   command -v oscsend >/dev/null || need+=(liblo-tools)

@@ -24,7 +24,7 @@ var KEY_TYPES = {
     model: "s", seed: "i", top_k: "i", top_p: "f", temperature: "f", cfg: "f",
     format: "s", normalize: "s", variations: "i", melody: "s", melody_notes: "s",
     start: "f", end: "f", keep_prompt: "b", out_dir: "s", name: "s", daw: "s",
-    position: "f", track: "s", preview: "b", reply_host: "s", reply_port: "i",
+    position: "f", track: "s", preview: "b", stems: "b", reply_host: "s", reply_port: "i",
     token: "s", preset: "s"
 };
 
@@ -33,7 +33,7 @@ var KEY_ORDER = [
     "prompt", "model", "preset", "bpm", "bars", "beats_per_bar", "duration", "loop", "seed",
     "top_k", "top_p", "temperature", "cfg", "format", "normalize", "variations", "melody",
     "melody_notes", "start", "end", "keep_prompt", "out_dir", "name", "daw", "position",
-    "track", "preview", "reply_host", "reply_port", "token"
+    "track", "preview", "stems", "reply_host", "reply_port", "token"
 ];
 
 var ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -228,6 +228,15 @@ function parseReply(address, args) {
         return { type: "preview", id: str(a[0]), path: str(a[1]) };
     case "/musicgen/done":
         return { type: "done", id: str(a[0]), paths: a.slice(1).map(str).filter(function (p) { return p !== ""; }) };
+    case "/musicgen/stems":
+        // <id> <variation:i> <mix:s> <stem:s> <path:s> ... (sent right before done, one per variation)
+        fields = [];
+        for (i = 3; i + 1 < a.length; i += 2) {
+            key = str(a[i]);
+            if (key !== "" && str(a[i + 1]) !== "") { fields.push({ name: key, path: str(a[i + 1]) }); }
+        }
+        return { type: "stems", id: str(a[0]), variation: Math.max(1, Math.round(Number(a[1])) || 1),
+            mix: str(a[2]), stems: fields };
     case "/musicgen/error":
         return { type: "error", id: str(a[0]), code: str(a[1]) || "error", message: a.slice(2).map(str).join(" ") };
     case "/musicgen/cancelled":

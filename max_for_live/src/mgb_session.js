@@ -127,6 +127,66 @@ function clipName(prompt, variation, variations, fallback) {
     return p;
 }
 
+// --- stems -------------------------------------------------------------------------------
+
+// Between a name and its stem: "warm rhodes \u2013 drums" (an en dash, as Live shows it).
+var STEM_SEP = " \u2013 ";
+
+// The clip name of one stem: "<prompt> \u2013 drums" ("<prompt> v2 \u2013 drums" for variations).
+function stemClipName(prompt, stem, variation, variations, fallback) {
+    return clipName(prompt, variation, variations, fallback) + STEM_SEP + String(stem);
+}
+
+// The audio track that holds one stem of the results of track `mainName`: "<track> \u2013 drums".
+// The name marks the track as the device's own, so it is found (and reused) next time.
+function stemTrackName(mainName, stem) {
+    return String(mainName) + STEM_SEP + String(stem);
+}
+
+// Which track each stem goes to. tracks: [{name, audio}] for live_set's tracks in order;
+// mainIndex: the job's track. The stem tracks sit right after the main track: the run of audio
+// tracks named "<main> \u2013 <stem>" that follows it is reused, a missing stem gets a new track
+// at the end of that run (so they stay adjacent, in stem order). Returns [{stem, name, index,
+// create}] in `stems` order; apply them in order: creating at `index` never moves an earlier one.
+function planStemTracks(tracks, mainIndex, stems) {
+    var mainName = tracks[mainIndex] ? String(tracks[mainIndex].name) : "";
+    var prefix = mainName + STEM_SEP;
+    var found = {};
+    var j = mainIndex + 1;
+    var out = [];
+    var i, name;
+    while (j < tracks.length && tracks[j].audio && String(tracks[j].name).indexOf(prefix) === 0) {
+        if (!found.hasOwnProperty(tracks[j].name)) { found[tracks[j].name] = j; }
+        j++;
+    }
+    for (i = 0; i < stems.length; i++) {
+        name = stemTrackName(mainName, stems[i]);
+        if (found.hasOwnProperty(name)) {
+            out.push({ stem: stems[i], name: name, index: found[name], create: false });
+        } else {
+            out.push({ stem: stems[i], name: name, index: j, create: true });
+            found[name] = j;
+            j++;
+        }
+    }
+    return out;
+}
+
+// Stem names of a job, in the order the daemon sent them (first variation first).
+function stemNames(groups) {
+    var names = [];
+    var seen = {};
+    var v, i, n;
+    for (v = 0; v < (groups || []).length; v++) {
+        if (!groups[v]) { continue; }
+        for (i = 0; i < groups[v].stems.length; i++) {
+            n = groups[v].stems[i].name;
+            if (!seen.hasOwnProperty(n)) { seen[n] = true; names.push(n); }
+        }
+    }
+    return names;
+}
+
 // A request id the daemon accepts ([A-Za-z0-9._-], 1-64): "mg-<time base 36>-<counter>".
 function makeJobId(nowMs, counter) {
     return "mg-" + Math.floor(Number(nowMs) || 0).toString(36) + "-" + toInt(counter);
@@ -171,6 +231,16 @@ JobBook.prototype.latest = function () {
 };
 
 JobBook.prototype.count = function () { return this.order.length; };
+
+// A /musicgen/stems reply (parsed): kept on its job until done, as job.stems[variation - 1] =
+// {mix, stems: [{name, path}]}. Returns the job, or null when the id is not ours.
+JobBook.prototype.addStems = function (reply) {
+    var job = this.get(reply.id);
+    if (!job) { return null; }
+    if (!job.stems) { job.stems = []; }
+    job.stems[Math.max(1, toInt(reply.variation)) - 1] = { mix: reply.mix, stems: reply.stems.slice() };
+    return job;
+};
 
 JobBook.prototype.ids = function () { return this.order.slice(); };
 
@@ -256,6 +326,11 @@ var api = {
     nativeFolder: nativeFolder,
     chooseOutDir: chooseOutDir,
     clipName: clipName,
+    STEM_SEP: STEM_SEP,
+    stemClipName: stemClipName,
+    stemTrackName: stemTrackName,
+    planStemTracks: planStemTracks,
+    stemNames: stemNames,
     makeJobId: makeJobId,
     JobBook: JobBook,
     SeedState: SeedState,

@@ -496,3 +496,114 @@ test("unknown messages are reported, internal helpers cannot be called from the 
     env.send("sendMessage", []);
     assert.match(env.posts.pop(), /unknown message sendMessage/);
 });
+
+// ---- stems ----------------------------------------------------------------------------------
+
+const STEMS4 = ["drums", "bass", "other", "vocals"];
+
+function stemsReply(env, id, variation, mix, names = STEMS4) {
+    const base = mix.replace(/\.wav$/, "");
+    const args = [];
+    for (const n of names) { args.push(n, `${base}.${n}.wav`); }
+    env.reply("/musicgen/stems", id, variation, mix, ...args);
+    return names.map((n) => `${base}.${n}.wav`);
+}
+
+for (const bundle of [true, false]) {
+    test(`stems (session): new adjacent tracks, same scene, clips named "<prompt> \u2013 <stem>" (${bundle ? "bundle" : "src"})`, () => {
+        const { live, track, env } = setup({}, { bundle });
+        const keys = live.addTrack({ name: "Keys" });          // a user's track after the device's
+        env.send("stems", 1);
+        const m = generate(env);
+        assert.deepEqual(env.keys(m, 2).stems, { value: 1, type: "i" });
+        const id = m.args[0];
+        const mix = OUT + "/warm-rhodes-chords_20261125-101500_s7.wav";
+        const stemFiles = stemsReply(env, id, 1, mix);
+        assert.equal(live.callsOf("create_audio_clip").length, 0, "nothing lands before done");
+        env.reply("/musicgen/done", id, mix);
+
+        const tracks = live.song.children.tracks;
+        assert.deepEqual(tracks.map((t) => t.props.name), ["Gen", "Gen \u2013 drums", "Gen \u2013 bass",
+            "Gen \u2013 other", "Gen \u2013 vocals", "Keys"]);
+        assert.deepEqual(live.callsOf("create_audio_track").map((c) => [c.type, ...c.args]),
+            [["Song", 1], ["Song", 2], ["Song", 3], ["Song", 4]]);
+        for (let i = 0; i < 4; i++) {
+            const clips = live.slotClips(tracks[i + 1]);
+            assert.equal(clips[1].file_path, stemFiles[i], "same scene as the mix (slot 2)");
+            assert.equal(clips[1].name, "warm rhodes chords \u2013 " + STEMS4[i]);
+            assert.equal(clips[1].warping, 1);
+            assert.equal(clips.filter(Boolean).length, 1);
+        }
+        assert.equal(live.slotClips(track)[1].name, "warm rhodes chords");
+        assert.equal(live.slotClips(track)[1].muted, 1, "the mix is deactivated: its stems play instead");
+        assert.deepEqual(live.slotClips(keys).filter(Boolean), []);
+        assert.match(env.status(), /Done: track "Gen", slot 2, 4 stems on the tracks below in the same scene/);
+        assert.deepEqual(live.errors, []);
+
+        // the next job reuses the stem tracks: no new ones, its scene on each of them
+        const m2 = generate(env, "house groove");
+        const mix2 = OUT + "/house-groove_20261125-101600_s8.wav";
+        stemsReply(env, m2.args[0], 1, mix2);
+        env.reply("/musicgen/done", m2.args[0], mix2);
+        assert.equal(live.song.children.tracks.length, 6);
+        assert.equal(live.slotClips(tracks[1])[3].name, "house groove \u2013 drums");
+        assert.equal(live.slotClips(track)[3].name, "house groove");
+        assert.deepEqual(live.errors, []);
+    });
+}
+
+test("stems (arrangement): variations and their stems at the same positions", () => {
+    const { live, track, env } = setup({ view: "Arranger", songTime: 16 });
+    env.send("stems", 1);
+    env.send("variations", 2);
+    const m = generate(env);
+    const id = m.args[0];
+    const mixes = ["/o/x_s1_v1.wav", "/o/x_s1_v2.wav"];
+    stemsReply(env, id, 1, mixes[0], ["drums", "bass"]);
+    stemsReply(env, id, 2, mixes[1], ["drums", "bass"]);
+    env.reply("/musicgen/done", id, ...mixes);
+    const [main, drums, bass] = live.song.children.tracks;
+    assert.equal(main, track);
+    assert.deepEqual([drums.props.name, bass.props.name], ["Gen \u2013 drums", "Gen \u2013 bass"]);
+    const arr = (t) => t.children.arrangement_clips.map((c) => [c.props.start_time, c.props.name, c.props.file_path]);
+    assert.deepEqual(arr(main).map((x) => x[0]), [16, 32]);
+    assert.deepEqual(main.children.arrangement_clips.map((c) => c.props.muted), [1, 1]);
+    assert.deepEqual(arr(drums), [[16, "warm rhodes chords v1 \u2013 drums", "/o/x_s1_v1.drums.wav"],
+        [32, "warm rhodes chords v2 \u2013 drums", "/o/x_s1_v2.drums.wav"]]);
+    assert.deepEqual(arr(bass).map((x) => x[0]), [16, 32]);
+    assert.match(env.status(), /2 stems on the tracks below at the same position/);
+    assert.deepEqual(live.errors, []);
+});
+
+test("stems: a taken slot on a stem track is reported with the file to drag", () => {
+    const { live, env } = setup();
+    const drums = live.addTrack({ name: "Gen \u2013 drums" });
+    live.fillSlot(drums, 1);
+    env.send("stems", 1);
+    const m = generate(env);
+    const files = stemsReply(env, m.args[0], 1, "/o/a.wav", ["drums", "bass"]);
+    env.reply("/musicgen/done", m.args[0], "/o/a.wav");
+    assert.deepEqual(live.song.children.tracks.map((t) => t.props.name), ["Gen", "Gen \u2013 drums", "Gen \u2013 bass"]);
+    assert.match(env.status(), new RegExp("slot taken.*: drag " + files[0].replace(/\./g, "\\.")));
+    assert.equal(live.slotClips(live.song.children.tracks[2])[1].file_path, files[1]);
+    assert.equal(live.slotClips(live.song.children.tracks[0])[1].muted, undefined, "not all stems landed: mix stays on");
+});
+
+test("stems off: no stems key, and stems of another device's job are ignored", () => {
+    const { live, env } = setup();
+    const m = generate(env);
+    assert.ok(!("stems" in env.keys(m, 2)));
+    env.reply("/musicgen/stems", "not-ours", 1, "/o/z.wav", "drums", "/o/z.drums.wav");
+    env.reply("/musicgen/done", m.args[0], "/o/a.wav");
+    assert.equal(live.song.children.tracks.length, 1);
+    assert.equal(live.callsOf("create_audio_clip").length, 1);
+});
+
+test("stems on Live before 12.0.5: the mix and stem files are listed to drag", () => {
+    const { env } = setup({ version: [11, 3, 25] });
+    env.send("stems", 1);
+    const m = generate(env);
+    const files = stemsReply(env, m.args[0], 1, "/o/a.wav", ["drums"]);
+    env.reply("/musicgen/done", m.args[0], "/o/a.wav");
+    assert.match(env.status(), new RegExp("drag the files in: /o/a\\.wav  \\|  " + files[0].replace(/\./g, "\\.")));
+});

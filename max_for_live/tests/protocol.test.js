@@ -158,3 +158,17 @@ test("seedFromPath reads the seed out of the daemon's file names", () => {
     assert.equal(p.seedFromPath("C:\\o\\x_20261125-101500_s77_1.wav"), 77);
     assert.equal(p.seedFromPath("/o/other.wav"), null);
 });
+
+test("stems: the request key is an int 0/1; /musicgen/stems parses into tagged paths", () => {
+    const k = keys(p.buildGenerate("j", "x", { stems: true }), 3);
+    assert.deepEqual(k.stems, { t: "i", v: 1 });
+    assert.ok(!("stems" in keys(p.buildGenerate("j", "x", { stems: undefined }), 3)));
+    const r = p.parseReply("/musicgen/stems", ["j", 2, "/o/a_v2.wav", "drums", "/o/a_v2.drums.wav",
+        "bass", "/o/a_v2.bass.wav"]);
+    assert.deepEqual(r, { type: "stems", id: "j", variation: 2, mix: "/o/a_v2.wav", stems: [
+        { name: "drums", path: "/o/a_v2.drums.wav" }, { name: "bass", path: "/o/a_v2.bass.wav" }] });
+    assert.equal(p.parseReply("/musicgen/stems", ["j", "x", "/m.wav"]).variation, 1);
+    assert.deepEqual(p.parseReply("/musicgen/stems", ["j", 1, "/m.wav", "drums"]).stems, []);
+    // an old-style done is unchanged: only the mix paths
+    assert.deepEqual(p.parseReply("/musicgen/done", ["j", "/o/a.wav"]).paths, ["/o/a.wav"]);
+});

@@ -108,3 +108,30 @@ test("connection: lost when a ping stays unanswered, back on any reply", () => {
     assert.equal(c.tick(6999), false);
     assert.equal(c.tick(7000), true);
 });
+
+test("stems: names, and the adjacent tracks each stem goes to", () => {
+    assert.equal(s.stemClipName("warm rhodes", "drums", 0, 1), "warm rhodes \u2013 drums");
+    assert.equal(s.stemClipName("warm rhodes", "bass", 1, 3), "warm rhodes v2 \u2013 bass");
+    assert.equal(s.stemTrackName("Gen", "vocals"), "Gen \u2013 vocals");
+    const T = (name, audio = true) => ({ name, audio });
+    // nothing there yet: new tracks right after the main track, in stem order
+    assert.deepEqual(s.planStemTracks([T("Gen"), T("Keys")], 0, ["drums", "bass"]), [
+        { stem: "drums", name: "Gen \u2013 drums", index: 1, create: true },
+        { stem: "bass", name: "Gen \u2013 bass", index: 2, create: true }]);
+    // the run after the main track is reused; a missing stem is added at its end
+    const tracks = [T("Pad"), T("Gen"), T("Gen \u2013 drums"), T("Gen \u2013 other"), T("Gen \u2013 drums x"), T("Keys")];
+    assert.deepEqual(s.planStemTracks(tracks, 1, ["drums", "bass", "other"]).map((x) => [x.stem, x.index, x.create]),
+        [["drums", 2, false], ["bass", 5, true], ["other", 3, false]]);
+    // a MIDI track or a foreign name ends the run; tracks further down are not taken
+    const split = [T("Gen"), T("Gen \u2013 drums", false), T("Gen \u2013 bass")];
+    assert.deepEqual(s.planStemTracks(split, 0, ["bass"]).map((x) => [x.index, x.create]), [[1, true]]);
+    // groups of replies: stem names in the order the daemon sent them, over all variations
+    assert.deepEqual(s.stemNames([{ stems: [{ name: "drums" }, { name: "bass" }] }, undefined,
+        { stems: [{ name: "bass" }, { name: "guitar" }] }]), ["drums", "bass", "guitar"]);
+    const book = new s.JobBook();
+    book.add("j", { label: "x" });
+    assert.equal(book.addStems({ id: "other", variation: 1, mix: "/m", stems: [] }), null);
+    const job = book.addStems({ id: "j", variation: 2, mix: "/m2", stems: [{ name: "drums", path: "/d" }] });
+    assert.equal(job.stems.length, 2);
+    assert.deepEqual(job.stems[1], { mix: "/m2", stems: [{ name: "drums", path: "/d" }] });
+});

@@ -7,6 +7,11 @@
 --     switch with "Take: Switch to next take", T). Takes are named after the prompt
 --     ("... (v2)" for variations), the item's notes hold prompt, seed, id and model,
 --     the item's length is the first clip's length. One undo point per import.
+--   * with stems (the result has `stems`, one {name: path} per variation): a new folder track
+--     named after the prompt right below the mix's track (after its children when it is a
+--     folder itself), holding one track per stem ("drums", "bass", ...), each with one item
+--     at the same position and length as the mix (takes = variations, as for the mix). The
+--     mix item is muted (B_MUTE) so the stems, which add up to it, play instead of doubling it.
 --   * status "error" / "cancelled": one line in the ReaScript console, nothing inserted.
 --
 -- `track` (echoed back by the daemon, set by the script that made the request):
@@ -29,6 +34,9 @@ local M = {}
 
 M.TRACK_NAME_MAX = 40
 M.TAKE_NAME_MAX = 80
+--- Stem tracks are ordered like this (demucs's order); other stems follow alphabetically.
+M.STEM_ORDER = { "drums", "bass", "other", "vocals", "guitar", "piano" }
+M.STEM_SEP = " \u{2013} " -- an en dash: "ambient pad – drums"
 
 local function str(v)
   v = json.value(v)
@@ -122,10 +130,62 @@ function M.item_notes(result, clip_paths)
   return table.concat(lines, "\n")
 end
 
+--- The stems of a result in track order: {{name=, clips={path per variation}}}, or nil when the
+--- result has none. Relative paths are resolved against out_dir.
+function M.stems_of(result, out_dir)
+  local list = json.value(result.stems)
+  if type(list) ~= "table" or #list == 0 then return nil end
+  local by_name, names = {}, {}
+  for v, group in ipairs(list) do
+    group = json.value(group)
+    if type(group) == "table" then
+      for name, p in pairs(group) do
+        p = str(p)
+        if type(name) == "string" and name ~= "" and p and p ~= "" then
+          if not paths.is_absolute(p) and out_dir then p = paths.join(out_dir, p) end
+          if not by_name[name] then
+            by_name[name] = {}
+            names[#names + 1] = name
+          end
+          by_name[name][v] = p
+        end
+      end
+    end
+  end
+  if #names == 0 then return nil end
+  local rank = {}
+  for i, n in ipairs(M.STEM_ORDER) do rank[n] = i end
+  table.sort(names, function(a, b)
+    local ra, rb = rank[a] or math.huge, rank[b] or math.huge
+    if ra ~= rb then return ra < rb end
+    return a < b
+  end)
+  local out = {}
+  for _, name in ipairs(names) do
+    local clips = {}
+    for v = 1, #list do
+      if by_name[name][v] then clips[#clips + 1] = by_name[name][v] end
+    end
+    out[#out + 1] = { name = name, clips = clips }
+  end
+  return out
+end
+
+--- Take names of one stem: "<prompt> – drums" ("... (v2)" for variations).
+function M.stem_take_names(result, stem, n)
+  local base = M.shorten(M.label(result), M.TAKE_NAME_MAX) .. M.STEM_SEP .. stem
+  local names = {}
+  for i = 1, n do
+    names[i] = n > 1 and string.format("%s (v%d)", base, i) or base
+  end
+  return names
+end
+
 --- Decide what a decoded result means. Pure: no REAPER calls.
 --- out_dir resolves relative clip paths. Returns a plan:
 ---   {kind="insert", id, position_s (nil = edit cursor), track (parsed), track_name,
----    clips = {abs paths}, take_names, notes, duration_s}
+---    clips = {abs paths}, take_names, notes, duration_s,
+---    stems = nil | {{name, clips, take_names}} (see stems_of)}
 ---   {kind="message", id, message}     error / cancelled / unusable result
 function M.plan(result, out_dir, fallback_id)
   if type(result) ~= "table" then
@@ -162,6 +222,16 @@ function M.plan(result, out_dir, fallback_id)
   position = tonumber(position)
   local track = json.value(result.track)
   if track == nil then track = json.value(req.track) end
+  local stems = M.stems_of(result, out_dir)
+  local notes = M.item_notes(result, clips)
+  if stems then
+    local names = {}
+    for i, st in ipairs(stems) do
+      names[i] = st.name
+      st.take_names = M.stem_take_names(result, st.name, #st.clips)
+    end
+    notes = notes .. "\nstems: " .. table.concat(names, ", ") .. " (folder below; this mix is muted)"
+  end
   return {
     kind = "insert",
     id = id,
@@ -170,8 +240,9 @@ function M.plan(result, out_dir, fallback_id)
     track_name = M.track_name(result),
     clips = clips,
     take_names = M.take_names(result, #clips),
-    notes = M.item_notes(result, clips),
+    notes = notes,
     duration_s = tonumber(json.value(result.duration_s)),
+    stems = stems,
   }
 end
 
@@ -195,23 +266,71 @@ function M.resolve_track(r, proj, spec, new_name)
   return project.insert_track(r, proj, nil, new_name)
 end
 
---- Insert a plan's clips as one item. Returns item, takes or nil, message.
---- Sources are made before anything in the project changes, so a missing file leaves no
---- half-made item; the changes themselves are one undo point.
+--- One item on `track` with a take per source. Returns the item and its takes.
+local function add_item(r, track, sources, take_names, position_s, length_s, notes)
+  local item = r.AddMediaItemToTrack(track)
+  local takes = {}
+  for i, src in ipairs(sources) do
+    local take = r.AddTakeToMediaItem(item)
+    r.SetMediaItemTake_Source(take, src)
+    r.GetSetMediaItemTakeInfo_String(take, "P_NAME", take_names[i], true)
+    takes[i] = take
+  end
+  r.SetActiveTake(takes[1])
+  r.SetMediaItemInfo_Value(item, "D_POSITION", position_s)
+  r.SetMediaItemInfo_Value(item, "D_LENGTH", length_s)
+  r.GetSetMediaItemInfo_String(item, "P_NOTES", notes, true)
+  return item, takes
+end
+
+--- The stems of a plan: a folder track named after the prompt right after `track` (after
+--- all of its children when it is a folder), one child track per stem, each with an item
+--- aligned with the mix. Appends the stem takes to `takes`.
+local function add_stems(r, proj, plan, track, stem_sources, position_s, length_s, takes)
+  local at = project.folder_end(r, proj, project.track_index(r, proj, track))
+  local folder = project.insert_track(r, proj, at, plan.track_name)
+  r.SetMediaTrackInfo_Value(folder, "I_FOLDERDEPTH", 1)
+  for i, st in ipairs(plan.stems) do
+    local tr = project.insert_track(r, proj, at + i, st.name)
+    r.SetMediaTrackInfo_Value(tr, "I_FOLDERDEPTH", i == #plan.stems and -1 or 0)
+    local _, stem_takes = add_item(r, tr, stem_sources[i], st.take_names, position_s, length_s,
+                                   string.format("MusicGen stem: %s\n%s", st.name, plan.notes))
+    for _, t in ipairs(stem_takes) do takes[#takes + 1] = t end
+  end
+end
+
+--- Insert a plan's clips as one item (and its stems, see add_stems). Returns item, takes or
+--- nil, message. Sources are made before anything in the project changes, so a missing file
+--- leaves no half-made item; the changes themselves are one undo point.
 function M.apply(r, proj, plan)
-  for _, p in ipairs(plan.clips) do
+  local wanted = {}
+  for _, p in ipairs(plan.clips) do wanted[#wanted + 1] = p end
+  for _, st in ipairs(plan.stems or {}) do
+    for _, p in ipairs(st.clips) do wanted[#wanted + 1] = p end
+  end
+  for _, p in ipairs(wanted) do
     if not paths.file_exists(p) then
       return nil, string.format("job %s: clip not found: %s", plan.id, p)
     end
   end
-  local sources = {}
-  for i, p in ipairs(plan.clips) do
+  local made = {}
+  for i, p in ipairs(wanted) do
     local src = r.PCM_Source_CreateFromFile(p)
     if not src then
-      for _, made in ipairs(sources) do r.PCM_Source_Destroy(made) end
+      for _, m in ipairs(made) do r.PCM_Source_Destroy(m) end
       return nil, string.format("job %s: REAPER cannot open %s", plan.id, p)
     end
-    sources[i] = src
+    made[i] = src
+  end
+  local sources, stem_sources = {}, {}
+  for i = 1, #plan.clips do sources[i] = made[i] end
+  local n = #plan.clips
+  for s_i, st in ipairs(plan.stems or {}) do
+    stem_sources[s_i] = {}
+    for c = 1, #st.clips do
+      n = n + 1
+      stem_sources[s_i][c] = made[n]
+    end
   end
   local length_s, is_qn = r.GetMediaSourceLength(sources[1])
   if not length_s or length_s <= 0 or is_qn then length_s = plan.duration_s or 1 end
@@ -223,18 +342,11 @@ function M.apply(r, proj, plan)
   -- whatever happens inside, the undo block and the UI refresh are closed again
   local ok, err = pcall(function()
     local track = M.resolve_track(r, proj, plan.track, plan.track_name)
-    item = r.AddMediaItemToTrack(track)
-    takes = {}
-    for i, src in ipairs(sources) do
-      local take = r.AddTakeToMediaItem(item)
-      r.SetMediaItemTake_Source(take, src)
-      r.GetSetMediaItemTakeInfo_String(take, "P_NAME", plan.take_names[i], true)
-      takes[i] = take
+    item, takes = add_item(r, track, sources, plan.take_names, position_s, length_s, plan.notes)
+    if plan.stems then
+      add_stems(r, proj, plan, track, stem_sources, position_s, length_s, takes)
+      r.SetMediaItemInfo_Value(item, "B_MUTE", 1) -- the stems play instead (they add up to it)
     end
-    r.SetActiveTake(takes[1])
-    r.SetMediaItemInfo_Value(item, "D_POSITION", position_s)
-    r.SetMediaItemInfo_Value(item, "D_LENGTH", length_s)
-    r.GetSetMediaItemInfo_String(item, "P_NOTES", plan.notes, true)
   end)
   r.PreventUIRefresh(-1)
   r.Undo_EndBlock("MusicGen: import \"" .. M.shorten(plan.track_name, 30) .. "\"", -1)

@@ -169,6 +169,28 @@ function M.track_by_name(r, proj, name)
   return nil
 end
 
+--- Index (0-based) of a track of the project, or nil.
+function M.track_index(r, proj, track)
+  for i = 0, r.CountTracks(proj) - 1 do
+    if r.GetTrack(proj, i) == track then return i end
+  end
+  return nil
+end
+
+--- The index right after the track at `index` and, when it is a folder, after all tracks
+--- inside it (I_FOLDERDEPTH: 1 opens a folder, -n closes n levels). nil index: the end.
+function M.folder_end(r, proj, index)
+  local count = r.CountTracks(proj)
+  if index == nil then return count end
+  local level = r.GetMediaTrackInfo_Value(r.GetTrack(proj, index), "I_FOLDERDEPTH")
+  local i = index + 1
+  while level > 0 and i < count do
+    level = level + r.GetMediaTrackInfo_Value(r.GetTrack(proj, i), "I_FOLDERDEPTH")
+    i = i + 1
+  end
+  return i
+end
+
 --- Insert a track at a 0-based index (clamped), name it and return it.
 function M.insert_track(r, proj, index, name)
   local count = r.CountTracks(proj)

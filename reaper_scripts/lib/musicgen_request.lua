@@ -110,7 +110,7 @@ local function merge(dst, src)
 end
 
 --- Keys every REAPER request carries. opts: id, out_dir, position_s, track, prompt, model,
---- variations, timing (keys from timing_for_*).
+--- variations, stems (true: also separate into stems), timing (keys from timing_for_*).
 local function base(opts)
   local req = {
     id = opts.id,
@@ -123,6 +123,7 @@ local function base(opts)
   if opts.model and trim(opts.model) ~= "" then req.model = trim(opts.model) end
   if opts.variations and opts.variations ~= 1 then req.variations = opts.variations end
   if opts.seed then req.seed = opts.seed end
+  if opts.stems then req.stems = true end
   return merge(req, opts.timing)
 end
 

@@ -7,6 +7,8 @@
 --                  a non-empty value must equal the daemon's spec, else unknown_model)
 --   fallback_dir   output folder for unsaved projects ("" = ask the user to save first)
 --   variations     default number of variations (1-8)
+--   stems          1 = ask for stems too: each result also lands as a folder of drums, bass,
+--                  other, vocals tracks (the daemon needs its [stems] extra; docs/stems.md)
 --
 -- Also process-wide state shared by the scripts: the request-id counter (persisted), the
 -- importer's heartbeat and the ids imported this session (not persisted).
@@ -23,9 +25,10 @@ M.DEFAULTS = {
   model = "",
   fallback_dir = "",
   variations = 1,
+  stems = 0,
 }
 
-local NUMERIC = { default_bars = true, variations = true }
+local NUMERIC = { default_bars = true, variations = true, stems = true }
 
 --- Read the settings (defaults for what was never set).
 function M.load(r)
@@ -66,15 +69,17 @@ M.FORM_CAPTIONS = table.concat({
   "Model (blank = daemon default)",
   "Output folder for unsaved projects",
   "Variations (1-8)",
+  "Stems: 1 = also drums/bass/... tracks",
   "separator=\n",
   "extrawidth=320",
 }, ",")
 
-M.FORM_FIELDS = 5
+M.FORM_FIELDS = 6
 
 function M.form_defaults(s)
   return table.concat({
     s.inbox_dir, tostring(s.default_bars), s.model, s.fallback_dir, tostring(s.variations),
+    tostring(s.stems or 0),
   }, "\n")
 end
 
@@ -111,6 +116,12 @@ function M.parse_form(answer)
     return nil, "Variations must be a whole number from 1 to 8."
   end
   s.variations = variations
+  local stems = trim(f[6])
+  if stems == "" then stems = "0" end
+  if stems ~= "0" and stems ~= "1" then
+    return nil, "Stems must be 0 (off) or 1 (also import drums, bass, other and vocals tracks)."
+  end
+  s.stems = tonumber(stems)
   if s.inbox_dir ~= "" and not paths.is_absolute(s.inbox_dir) then
     return nil, "The inbox folder must be a full path (or blank for the default)."
   end

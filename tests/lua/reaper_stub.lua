@@ -190,7 +190,8 @@ function Stub:new_guid()
 end
 
 function Stub:add_track(proj, name, index)
-  local tr = { kind = "MediaTrack", proj = proj, name = name or "", guid = self:new_guid(), items = {} }
+  local tr = { kind = "MediaTrack", proj = proj, name = name or "", guid = self:new_guid(), items = {},
+               depth = 0, mute = 0 }
   self.valid[tr] = true
   if index then table.insert(proj.tracks, index + 1, tr) else proj.tracks[#proj.tracks + 1] = tr end
   return tr
@@ -210,7 +211,7 @@ end
 --- source), loop.
 function Stub:add_item(track, t)
   local item = { kind = "MediaItem", track = track, pos = t.pos or 0, len = t.len or 1,
-                 selected = t.selected or false, takes = {}, notes = "", loop = t.loop and 1 or 0 }
+                 selected = t.selected or false, takes = {}, notes = "", loop = t.loop and 1 or 0, mute = 0 }
   self.valid[item] = true
   track.items[#track.items + 1] = item
   if t.empty then return item end
@@ -441,6 +442,17 @@ function Stub:make_api()
     end
     error("GetSetMediaTrackInfo_String: unsupported " .. parm)
   end
+  local TRACK_KEYS = { I_FOLDERDEPTH = "depth", B_MUTE = "mute" }
+  function impl.GetMediaTrackInfo_Value(tr, key)
+    local f = assert(TRACK_KEYS[key], "GetMediaTrackInfo_Value: unsupported " .. key)
+    return tr[f]
+  end
+  function impl.SetMediaTrackInfo_Value(tr, key, value)
+    local f = assert(TRACK_KEYS[key], "SetMediaTrackInfo_Value: unsupported " .. key)
+    mutate("track " .. key)
+    tr[f] = value
+    return true
+  end
   function impl.CountTrackMediaItems(tr) return #tr.items end
   function impl.GetTrackMediaItem(tr, idx) return tr.items[idx + 1] end
 
@@ -461,7 +473,7 @@ function Stub:make_api()
     return nil
   end
   function impl.GetMediaItem_Track(item) return item.track end
-  local ITEM_KEYS = { D_POSITION = "pos", D_LENGTH = "len", B_LOOPSRC = "loop" }
+  local ITEM_KEYS = { D_POSITION = "pos", D_LENGTH = "len", B_LOOPSRC = "loop", B_MUTE = "mute" }
   function impl.GetMediaItemInfo_Value(item, key)
     local f = assert(ITEM_KEYS[key], "GetMediaItemInfo_Value: unsupported " .. key)
     return item[f]
@@ -494,7 +506,8 @@ function Stub:make_api()
   end
   function impl.AddMediaItemToTrack(tr)
     mutate("AddMediaItemToTrack")
-    local item = { kind = "MediaItem", track = tr, pos = 0, len = 0, selected = false, takes = {}, notes = "", loop = 0 }
+    local item = { kind = "MediaItem", track = tr, pos = 0, len = 0, selected = false, takes = {}, notes = "", loop = 0,
+                   mute = 0 }
     S.valid[item] = true
     tr.items[#tr.items + 1] = item
     return item

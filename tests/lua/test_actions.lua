@@ -319,13 +319,24 @@ T.test("settings: saved to ExtState, persisted across a restart, offered as defa
     ctx.rs:restart()
     ctx.rs.inputs = { { false, "" } }
     ctx.run("Settings")
-    T.eq(ctx.rs.dialogs[2].defaults, ctx.tmp .. "/in\n8\nsmall\n" .. ctx.tmp .. "/fb\n2")
-    T.eq(ctx.rs.dialogs[2].n, 5)
+    T.eq(ctx.rs.dialogs[2].defaults, ctx.tmp .. "/in\n8\nsmall\n" .. ctx.tmp .. "/fb\n2\n0")
+    T.eq(ctx.rs.dialogs[2].n, 6)
     -- and the generate action uses them
     ctx.rs.inputs = { { true, "pad\n\nsmall\n2" } }
     ctx.run("Generate at time selection")
     local req = F.requests(ctx.tmp .. "/in")[1]
-    T.eq({ req.bars, req.variations, req.model }, { 8, 2, "small" })
+    T.eq({ req.bars, req.variations, req.model, req.stems }, { 8, 2, "small", nil })
+  end)
+end)
+
+T.test("settings: stems 1 makes every request ask for stems", function()
+  with_ctx({ inbox = false }, function(ctx)
+    ctx.rs.inputs = { { true, ctx.tmp .. "/in\n4\n\n\n1\n1" } }
+    ctx.run("Settings")
+    T.eq(ctx.rs.extstate_saved.MusicGenBridge.stems, "1")
+    ctx.rs.inputs = { { true, "drum loop\n2\n\n1" } }
+    ctx.run("Generate at time selection")
+    T.eq(F.requests(ctx.tmp .. "/in")[1].stems, true)
   end)
 end)
 

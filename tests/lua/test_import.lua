@@ -347,6 +347,106 @@ T.test("a take deleted before its peaks are built is dropped safely", function()
   end)
 end)
 
+-- Stems --------------------------------------------------------------------------------------
+
+local import = require("musicgen_import")
+local STEMS = { "drums", "bass", "other", "vocals" }
+local DASH = " \u{2013} "
+
+--- A done result with stems (the daemon's `stems`: one {name: path} per variation), files written.
+local function stems_result(ctx, id, n, seconds, extra)
+  local r = result(ctx, id, extra)
+  r.paths, r.stems = {}, {}
+  for v = 1, n do
+    local base = string.format("%s/ambient-pad_20261125-101500_s3%s", ctx.out_dir, n > 1 and ("_v" .. v) or "")
+    r.paths[v] = base .. ".wav"
+    r.stems[v] = {}
+    for _, name in ipairs(STEMS) do
+      r.stems[v][name] = base .. "." .. name .. ".wav"
+      os.execute("mkdir -p '" .. ctx.out_dir .. "'")
+      Stub.write_wav(r.stems[v][name], seconds, 32000, 1)
+    end
+  end
+  return r
+end
+
+T.test("plan: stems in track order (drums, bass, other, vocals, then others), takes per variation", function()
+  local r = { id = "p1", status = "done", paths = { "/o/a_v1.wav", "/o/a_v2.wav" }, prompt = "ambient pad",
+              stems = { { vocals = "/o/a_v1.vocals.wav", zither = "a_v1.zither.wav", drums = "/o/a_v1.drums.wav" },
+                        { drums = "/o/a_v2.drums.wav", vocals = "/o/a_v2.vocals.wav", zither = "a_v2.zither.wav" } } }
+  local p = import.plan(r, "/o")
+  T.eq(#p.stems, 3)
+  T.eq({ p.stems[1].name, p.stems[2].name, p.stems[3].name }, { "drums", "vocals", "zither" })
+  T.eq(p.stems[1].clips, { "/o/a_v1.drums.wav", "/o/a_v2.drums.wav" })
+  T.eq(p.stems[3].clips, { "/o/a_v1.zither.wav", "/o/a_v2.zither.wav" }, "relative paths resolved")
+  T.eq(p.stems[1].take_names, { "ambient pad" .. DASH .. "drums (v1)", "ambient pad" .. DASH .. "drums (v2)" })
+  T.contains(p.notes, "stems: drums, vocals, zither")
+  T.eq(import.plan(result({ out_dir = "/o" }, "p2"), "/o").stems, nil, "no stems: none planned")
+end)
+
+T.test("stems land in a folder track named after the prompt, aligned with the (muted) mix", function()
+  with_ctx({}, function(ctx)
+    local rs = ctx.rs
+    rs:add_track(ctx.proj, "Existing")
+    F.write_result(ctx.out_dir, stems_result(ctx, "rpr-20-1", 2, 3.0), 3.0)
+    ctx.run("Import results (background)")
+    local names, depths = {}, {}
+    for i, tr in ipairs(ctx.proj.tracks) do names[i], depths[i] = tr.name, tr.depth end
+    T.eq(names, { "Existing", "ambient pad", "ambient pad", "drums", "bass", "other", "vocals" })
+    T.eq(depths, { 0, 0, 1, 0, 0, 0, -1 }, "a folder holding the four stem tracks")
+    local mix = ctx.proj.tracks[2].items[1]
+    T.eq(mix.mute, 1, "the mix is muted: the stems play instead")
+    T.eq(#mix.takes, 2)
+    T.contains(mix.notes, "stems: drums, bass, other, vocals")
+    T.eq(#ctx.proj.tracks[3].items, 0, "nothing on the folder track itself")
+    for i, name in ipairs(STEMS) do
+      local tr = ctx.proj.tracks[3 + i]
+      T.eq(#tr.items, 1)
+      local item = tr.items[1]
+      T.eq({ item.pos, item.mute }, { 12.5, 0 })
+      T.near(item.len, mix.len, 1e-9, "same length as the mix")
+      T.eq(#item.takes, 2, "one take per variation")
+      T.eq(item.takes[1].name, "ambient pad" .. DASH .. name .. " (v1)")
+      T.eq(item.takes[2].source.file, ctx.out_dir .. "/ambient-pad_20261125-101500_s3_v2." .. name .. ".wav")
+      T.eq(item.active, item.takes[1])
+      T.contains(item.notes, "MusicGen stem: " .. name)
+    end
+    T.eq(#rs.undo_points, 1, "mix and stems are one undo point")
+    assert_all_changes_in_undo_blocks(rs)
+    T.ok(Stub.exists(ctx.results .. "/imported/rpr-20-1.json"))
+  end)
+end)
+
+T.test("stems of a result for a folder track go after that folder's children", function()
+  with_ctx({}, function(ctx)
+    local rs = ctx.rs
+    local bus = rs:add_track(ctx.proj, "Bus")
+    bus.depth = 1
+    rs:add_track(ctx.proj, "Child").depth = -1
+    rs:add_track(ctx.proj, "After")
+    F.write_result(ctx.out_dir, stems_result(ctx, "rpr-21-1", 1, 2.0, { track = "Bus" }), 2.0)
+    ctx.run("Import results now")
+    local names, depths = {}, {}
+    for i, tr in ipairs(ctx.proj.tracks) do names[i], depths[i] = tr.name, tr.depth end
+    T.eq(names, { "Bus", "Child", "ambient pad", "drums", "bass", "other", "vocals", "After" })
+    T.eq(depths, { 1, -1, 1, 0, 0, 0, -1, 0 })
+    T.eq(bus.items[1].mute, 1)
+    T.eq(ctx.proj.tracks[4].items[1].takes[1].name, "ambient pad" .. DASH .. "drums")
+  end)
+end)
+
+T.test("a missing stem file: nothing is inserted, the console says which", function()
+  with_ctx({}, function(ctx)
+    local r = stems_result(ctx, "rpr-22-1", 1, 1.0)
+    F.write_result(ctx.out_dir, r, 1.0)
+    os.remove(r.stems[1].bass)
+    ctx.run("Import results now")
+    T.eq(#ctx.proj.tracks, 0)
+    T.contains(ctx.rs:console_text(), "clip not found")
+    T.contains(ctx.rs:console_text(), ".bass.wav")
+  end)
+end)
+
 T.test("round trip: generate request -> daemon-like result -> clip at the selection start", function()
   with_ctx({ sel_start = 4, sel_end = 8, tempo = 120 }, function(ctx)
     local rs = ctx.rs

@@ -212,7 +212,10 @@ end)
 
 T.test("settings dialog parsing", function()
   local s = assert(settings.parse_form("/srv/inbox\n8\nsmall\n/tmp/out\n2"))
-  T.eq(s, { inbox_dir = "/srv/inbox", default_bars = 8, model = "small", fallback_dir = "/tmp/out", variations = 2 })
+  T.eq(s, { inbox_dir = "/srv/inbox", default_bars = 8, model = "small", fallback_dir = "/tmp/out", variations = 2,
+            stems = 0 })
+  T.eq(assert(settings.parse_form("\n4\n\n\n1\n1")).stems, 1, "stems on")
+  T.ok(not settings.parse_form("\n4\n\n\n1\nyes"), "stems is 0 or 1")
   T.eq(assert(settings.parse_form("\n4\n\n\n1")).inbox_dir, "")
   T.ok(not settings.parse_form("\n0\n\n\n1"), "bars > 0")
   T.ok(not settings.parse_form("\n4\n\n\n9"), "variations <= 8")

@@ -4,7 +4,7 @@
 // documents it: live_app (get_major/minor/bugfix_version, view.focused_document_view),
 // live_set (tempo, signature_numerator/denominator, current_song_time, start_time,
 // is_playing, file_path, root_note/scale_name/scale_mode in Live 12, tracks, view with
-// detail_clip and selected_track), Track (name, has_audio_input, is_frozen, clip_slots,
+// detail_clip and selected_track, create_audio_track(index)), Track (name, has_audio_input, is_frozen, clip_slots,
 // arrangement_clips, create_audio_clip(path, position) from 12.0.5), ClipSlot (has_clip,
 // clip, create_audio_clip(path) from 12.0.5), Clip (name, file_path, warping, looping,
 // start/end markers, loop_start/end, warp_markers, end_time, start_time, is_audio_clip,
@@ -96,7 +96,7 @@ class FakeLive {
 
     // tracks -------------------------------------------------------------------------------
 
-    addTrack({ name = "Audio", kind = "audio", slots = 8, frozen = false } = {}) {
+    addTrack({ name = "Audio", kind = "audio", slots = 8, frozen = false, index } = {}) {
         const track = this.make("Track", {
             name,
             has_audio_input: kind === "audio" ? 1 : 0,
@@ -112,8 +112,23 @@ class FakeLive {
             slot.children.clip = null;
             track.children.clip_slots.push(slot);
         }
-        this.song.children.tracks.push(track);
+        if (index === undefined) { this.song.children.tracks.push(track); }
+        else { this.song.children.tracks.splice(index, 0, track); }
         return track;
+    }
+
+    // Song.create_audio_track(index): a new empty audio track at index (-1: at the end), with
+    // one clip slot per scene, named as Live names it ("<n>-Audio").
+    createAudioTrack([index]) {
+        const tracks = this.song.children.tracks;
+        const i = Number(index) === -1 ? tracks.length : Number(index);
+        if (!Number.isInteger(i) || i < 0 || i > tracks.length) {
+            this.errors.push("create_audio_track: index out of range");
+            return undefined;
+        }
+        const scenes = tracks.length ? tracks[0].children.clip_slots.length : 8;
+        const track = this.addTrack({ name: (i + 1) + "-Audio", slots: scenes, index: i });
+        return ["id", track.id];
     }
 
     // This device, on `track` (optionally inside a rack: track -> rack -> chain -> device).
@@ -266,6 +281,7 @@ class FakeLive {
         case "Application.get_bugfix_version": return this.version[2];
         case "ClipSlot.create_audio_clip": return this.createSessionClip(obj, args);
         case "Track.create_audio_clip": return this.createArrangementClip(obj, args);
+        case "Song.create_audio_track": return this.createAudioTrack(args);
         case "Clip.get_notes_extended": return this.notesExtended(obj, args);
         case "Clip.move_warp_marker": return this.moveWarpMarker(obj, args);
         default:

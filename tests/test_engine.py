@@ -54,7 +54,7 @@ def test_melody_conditioning_changes_logits_and_audio(melody_engine):
         tok = lm.tokenizer(["jazz piano"], return_tensors="pt")
         dec = torch.full((lm.num_codebooks, 1), lm.model.generation_config.decoder_start_token_id)
         with torch.no_grad():
-            logits.append(lm.model(**tok, input_features=torch.from_numpy(chroma[None]),
+            logits.append(lm.model(**tok, input_features=torch.from_numpy(chroma[None]).to(lm.dtype),
                                    decoder_input_ids=dec).logits)
     assert not torch.allclose(logits[0], logits[1])
     a = melody_engine.generate(Conditioning(prompt="jazz piano", chroma=c_major), 1.0, Sampling(), seed=2)

@@ -26,7 +26,7 @@ def _add_engine_flags(p: argparse.ArgumentParser) -> None:
                    "(default: $MUSICGEN_BRIDGE_MODEL or small)")
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"], help="default auto")
     p.add_argument("--dtype", default=None, choices=["auto", "fp32", "bf16", "fp16"],
-                   help="weights dtype (default auto: fp16 on CUDA, fp32 elsewhere)")
+                   help="weights dtype (default auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--decoder", default=None, help="decoding loop: transformers (reference) or fast when available")
 
 

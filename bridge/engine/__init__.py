@@ -8,6 +8,7 @@ from __future__ import annotations
 from .generation import DECODERS, Cancelled, Conditioning, Engine, GenerationOutput, Sampling
 from .loading import LoadedModel, ModelLoadError, load_model
 from .specs import SHORT_NAMES, default_model_spec
+from . import fast_decoder as _fast_decoder  # noqa: F401  registers DECODERS["fast"]
 
 
 def build_engine(model: str | None = None, *, device: str = "auto", dtype: str = "auto",

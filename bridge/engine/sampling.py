@@ -1,0 +1,50 @@
+"""Choosing the next codes from the decoder's logits: classifier-free guidance, temperature,
+top-k, top-p, then a draw (or argmax for greedy decoding).
+
+The steps and their order are transformers' (``ClassifierFreeGuidanceLogitsProcessor``, then
+``TemperatureLogitsWarper``, ``TopKLogitsWarper``, ``TopPLogitsWarper``, softmax and
+``torch.multinomial`` on the global generator), so a seed set with ``torch.manual_seed`` gives
+the same draws run after run, and greedy decoding picks exactly the codes transformers picks.
+"""
+
+from __future__ import annotations
+
+
+def guided_logits(logits, cfg: float, rows: int):
+    """Apply classifier-free guidance to fp32 logits ``(2*rows, ...)`` (conditional rows first).
+
+    ``uncond + (cond - uncond) * cfg`` as transformers computes it; without CFG rows
+    (``cfg <= 1``) the logits are returned as they are.
+    """
+    if cfg is None or cfg <= 1:
+        return logits
+    cond, uncond = logits[:rows], logits[rows:]
+    return uncond + (cond - uncond) * cfg
+
+
+def choose_tokens(scores, sampling):
+    """Next token per row of fp32 ``scores (rows, vocab)``, as transformers' ``_sample`` does."""
+    import torch
+
+    if sampling.greedy:
+        return torch.argmax(scores, dim=-1)
+    temperature = float(sampling.temperature)
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if temperature != 1.0:
+        scores = scores / temperature
+    top_k = int(sampling.top_k or 0)
+    if top_k > 0:
+        top_k = min(top_k, scores.shape[-1])
+        kth = torch.topk(scores, top_k)[0][..., -1, None]
+        scores = scores.masked_fill(scores < kth, -float("inf"))
+    top_p = float(sampling.top_p or 0.0)
+    if 0 < top_p < 1:
+        sorted_logits, sorted_indices = torch.sort(scores, descending=False)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        sorted_remove = cumulative <= (1 - top_p)
+        sorted_remove[..., -1:] = False
+        remove = sorted_remove.scatter(1, sorted_indices, sorted_remove)
+        scores = scores.masked_fill(remove, -float("inf"))
+    probs = torch.nn.functional.softmax(scores, dim=-1)
+    return torch.multinomial(probs, num_samples=1).squeeze(1)

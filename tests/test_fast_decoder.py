@@ -1,0 +1,273 @@
+"""The fast decoder against transformers' ``generate``: same codes and audio with greedy decoding
+in fp32 (tiny models and the musicgen-small decoder architecture; text, melody, continuation,
+stereo), deterministic sampling, the step hook, cancellation, streaming previews, the engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.engine import DECODERS, Cancelled, Conditioning, Engine, Sampling, build_engine
+from bridge.engine import fast_decoder
+from bridge.engine.fast_decoder import fast_decode
+from bridge.engine.generation import transformers_decode
+from bridge.engine.loading import LoadedModel, load_model
+from bridge.melody import Note, chroma_from_notes
+
+GREEDY = Sampling(greedy=True, cfg=3.0)
+
+
+def _inputs(engine: Engine, mode: str, batch: int = 2, prompt_frames: int = 20) -> dict:
+    lm = engine.loaded
+    if mode == "text":
+        return engine._inputs(Conditioning(prompt="dusty boom bap drums with bass"), batch, None, 0, 0.0)
+    if mode == "melody":
+        chroma = chroma_from_notes([Note(60, 0, 1), Note(64, 1, 1), Note(67, 2, 1), Note(71, 3, 2)])
+        return engine._inputs(Conditioning(prompt="jazz piano", chroma=chroma), batch, None, 0, 0.0)
+    hop = lm.sr // lm.frame_rate
+    rng = np.random.default_rng(7)
+    history = (0.3 * rng.standard_normal((batch, lm.channels, hop * prompt_frames))).astype(np.float32)
+    return engine._inputs(Conditioning(prompt="drums"), batch, history, hop * prompt_frames, 0.0)
+
+
+def _same_as_transformers(lm: LoadedModel, inputs: dict, steps: int, sampling: Sampling = GREEDY) -> torch.Tensor:
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        ref = transformers_decode(lm, inputs, steps, sampling, lambda s: None)
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        out = fast_decode(lm, inputs, steps, sampling, lambda s: None)
+    assert out.shape == ref.shape
+    assert torch.equal(out, ref), f"max abs diff {(out - ref).abs().max().item()}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def fp32_engines(tiny_model, tiny_melody_model, tiny_stereo_model):
+    return {name: Engine(load_model(str(path), device="cpu", dtype="fp32"), decoder="fast")
+            for name, path in (("mono", tiny_model), ("melody", tiny_melody_model), ("stereo", tiny_stereo_model))}
+
+
+@pytest.mark.parametrize("model,mode", [("mono", "text"), ("mono", "continuation"), ("melody", "text"),
+                                        ("melody", "melody"), ("melody", "continuation"),
+                                        ("stereo", "text"), ("stereo", "continuation")])
+def test_greedy_fp32_matches_transformers_tiny(fp32_engines, model, mode):
+    eng = fp32_engines[model]
+    out = _same_as_transformers(eng.loaded, _inputs(eng, mode), 80)
+    prompt = 20 if mode == "continuation" else 0
+    per_channel = eng.loaded.num_codebooks // eng.loaded.channels
+    assert out.shape == (2, eng.loaded.channels, (prompt + 80 - per_channel + 1) * 640)
+
+
+def _small_arch(melody: bool, layers: int) -> Engine:
+    """musicgen-small's decoder (1024 wide, 16 heads, ffn 4096, 4 codebooks of 2048) with
+    ``layers`` layers, random fan-in-scaled weights, a narrow T5 and EnCodec; in memory, fp32."""
+    from transformers import EncodecConfig, GenerationConfig, T5Config
+
+    from bridge.engine.test_model import _init_codebooks
+
+    torch.manual_seed(1)
+    text = T5Config(vocab_size=200, d_model=64, d_kv=16, d_ff=128, num_layers=1, num_heads=4,
+                    relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    audio = EncodecConfig(sampling_rate=32000, audio_channels=1, num_filters=4, upsampling_ratios=[8, 5, 4, 4],
+                          hidden_size=16, codebook_size=2048, codebook_dim=16, num_lstm_layers=1,
+                          num_residual_layers=1, target_bandwidths=[2.2], use_causal_conv=False, normalize=False,
+                          chunk_length_s=None, overlap=None)
+    dec = dict(vocab_size=2048, max_position_embeddings=2048, num_hidden_layers=layers, ffn_dim=4096,
+               num_attention_heads=16, hidden_size=1024, num_codebooks=4, audio_channels=1,
+               pad_token_id=2048, bos_token_id=2048, dropout=0.0)
+    if melody:
+        from transformers import (MusicgenMelodyConfig, MusicgenMelodyDecoderConfig,
+                                  MusicgenMelodyForConditionalGeneration as Model)
+
+        cfg = MusicgenMelodyConfig(text_encoder=text.to_dict(), audio_encoder=audio.to_dict(),
+                                   decoder=MusicgenMelodyDecoderConfig(**dec).to_dict(), num_chroma=12,
+                                   chroma_length=235)
+    else:
+        from transformers import MusicgenConfig, MusicgenDecoderConfig, MusicgenForConditionalGeneration as Model
+
+        cfg = MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=audio.to_dict(),
+                             decoder=MusicgenDecoderConfig(**dec).to_dict())
+    model = Model(cfg)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Linear) and (name.startswith("decoder.") or "to_dec_proj" in name):
+                module.weight.normal_(0.0, 1.0 / module.in_features ** 0.5)
+        for head in model.decoder.lm_heads:
+            head.weight.mul_(3.0)
+        _init_codebooks(model.audio_encoder, 2048)
+    model.generation_config = GenerationConfig(decoder_start_token_id=2048, pad_token_id=2048, bos_token_id=2048)
+    model.eval()
+
+    class _Tokenizer:  # word ids from a fixed table: enough for tests
+        def __call__(self, texts, padding=True, return_tensors="pt"):
+            rows = [[2 + sum(map(ord, w)) % 190 for w in t.split()] + [1] for t in texts]
+            width = max(map(len, rows))
+            ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
+            return {"input_ids": ids, "attention_mask": (torch.arange(width)[None] < torch.tensor(
+                [len(r) for r in rows])[:, None]).long()}
+
+    lm = LoadedModel(spec="small-arch", source="random", model=model, tokenizer=_Tokenizer(), device="cpu",
+                     dtype=torch.float32, is_melody=melody, sr=32000, channels=1, frame_rate=50,
+                     num_codebooks=4, max_positions=2048)
+    return Engine(lm, decoder="fast")
+
+
+@pytest.mark.parametrize("melody,layers,modes", [(False, 24, ("text", "continuation")),
+                                                 (True, 6, ("text", "melody", "continuation"))])
+def test_greedy_fp32_matches_transformers_small_architecture(melody, layers, modes):
+    """The full musicgen-small decoder (24 layers) for text and continuation; the melody variant
+    with 6 of its layers to keep the test short on a 2-core CPU. 53 steps = 1 s of audio."""
+    eng = _small_arch(melody, layers)
+    for mode in modes:
+        _same_as_transformers(eng.loaded, _inputs(eng, mode, batch=1), 53)
+
+
+def test_sampling_is_deterministic_and_matches_transformers(fp32_engines):
+    eng = fp32_engines["mono"]
+    inputs = _inputs(eng, "text")
+    sampling = Sampling(top_k=50, top_p=0.9, temperature=0.8, cfg=3.0)
+    out = _same_as_transformers(eng.loaded, inputs, 60, sampling)  # same draws, same order
+    torch.manual_seed(0)
+    again = fast_decode(eng.loaded, inputs, 60, sampling, lambda s: None)
+    assert torch.equal(out, again)
+    torch.manual_seed(1)
+    other = fast_decode(eng.loaded, inputs, 60, sampling, lambda s: None)
+    assert not torch.equal(out, other)
+    torch.manual_seed(0)
+    no_cfg = fast_decode(eng.loaded, inputs, 60, Sampling(top_k=250, cfg=1.0), lambda s: None)
+    assert no_cfg.shape == out.shape and torch.isfinite(no_cfg).all()
+
+
+def test_on_step_once_per_step_and_cancel_within_one_step(fp32_engines):
+    eng = fp32_engines["mono"]
+    inputs = _inputs(eng, "text", batch=1)
+    seen = []
+    fast_decode(eng.loaded, inputs, 40, GREEDY, seen.append)
+    assert seen == list(range(1, 41))
+
+    calls = []
+
+    def cancel_at_5(step):
+        calls.append(step)
+        if step == 5:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        fast_decode(eng.loaded, inputs, 200, GREEDY, cancel_at_5)
+    assert calls == [1, 2, 3, 4, 5]
+
+
+def test_cuda_graph_step_is_exact_on_cpu(fp32_engines, monkeypatch):
+    """The fixed-shape step the CUDA graph captures (whole-cache masked attention, index_copy_
+    cache writes) gives the same codes as the eager step; run eagerly here, on the CPU."""
+    eng = fp32_engines["melody"]
+    inputs = _inputs(eng, "melody")
+    monkeypatch.setattr(fast_decoder, "_step_function", lambda runner: fast_decoder.StaticStep(runner))
+    _same_as_transformers(eng.loaded, inputs, 60)
+
+
+def test_engine_fast_end_to_end_lengths(tiny_model, tiny_stereo_model):
+    eng = build_engine(str(tiny_model), device="cpu", decoder="auto")
+    assert eng.decoder == "fast" and "fast" in DECODERS
+    out = eng.generate(Conditioning(prompt="dusty drums"), 2.5, Sampling(), seed=3)
+    assert out.audio.shape == (1, 1, 80000) and np.isfinite(out.audio).all()
+    cont = eng.generate(Conditioning(prompt="drums", prompt_audio=out.audio[0]), 1.5, Sampling(), seed=1)
+    assert cont.audio.shape == (1, 1, 48000) and cont.prompt_samples == 80000
+    long = eng.generate(Conditioning(prompt="ambient"), 31.0, Sampling(top_k=50), seed=1, variations=2)
+    assert long.windows == 2 and long.audio.shape == (2, 1, 31 * 32000)
+    stereo = build_engine(str(tiny_stereo_model), device="cpu")
+    s = stereo.generate(Conditioning(prompt="pad"), 1.0, Sampling(), seed=1, variations=2)
+    assert s.audio.shape == (2, 2, 32000)
+
+
+def test_engine_fast_matches_transformers_engine(tiny_model):
+    """Same seed, same sampling: the fast engine's clip equals the transformers engine's."""
+    lm = load_model(str(tiny_model), device="cpu", dtype="fp32")
+    a = Engine(lm, decoder="transformers").generate(Conditioning(prompt="warm piano"), 1.5, Sampling(), seed=4,
+                                                    variations=2)
+    b = Engine(lm, decoder="fast").generate(Conditioning(prompt="warm piano"), 1.5, Sampling(), seed=4,
+                                            variations=2)
+    assert np.array_equal(a.audio, b.audio)
+
+
+def test_preview_streams_audio_before_the_end(tiny_model):
+    eng = build_engine(str(tiny_model), device="cpu", dtype="fp32")
+    progress = []
+    previews = []
+
+    def on_preview(audio):
+        previews.append((progress[-1] if progress else 0.0, audio.copy()))
+
+    out = eng.generate(Conditioning(prompt="x"), 3.5, Sampling(), seed=2, variations=2,
+                       hook=progress.append, preview=on_preview)
+    assert len(previews) == 3  # after 1, 2 and 3 s of finished frames; the rest is the final clip
+    assert previews[0][0] < 0.35, "the first preview must come while generating"
+    for i, (_, audio) in enumerate(previews):
+        assert audio.dtype == np.float32 and audio.shape == (2, 1, (i + 1) * 32000)
+        assert np.isfinite(audio).all()
+    # chunks overlap their predecessors by decoded context: the preview tracks the final audio
+    final = out.audio[:, :, :previews[-1][1].shape[2]]
+    corr = np.corrcoef(final.ravel(), previews[-1][1].ravel())[0, 1]
+    assert corr > 0.9
+    # the transformers decoder does not stream and ignores preview
+    ref = build_engine(str(tiny_model), device="cpu", decoder="transformers")
+    got = []
+    ref.generate(Conditioning(prompt="x"), 1.0, Sampling(), seed=2, preview=got.append)
+    assert got == []
+
+
+def test_bf16_decodes_like_fp32(tiny_model):
+    """bf16 weights (what ``--dtype auto`` picks on CPUs with native bf16): finite audio, and
+    greedy codes that mostly agree with fp32's over a short run."""
+    lm32 = load_model(str(tiny_model), device="cpu", dtype="fp32")
+    lm16 = load_model(str(tiny_model), device="cpu", dtype="bf16")
+    eng = Engine(lm32, decoder="fast")
+    inputs = _inputs(eng, "text")
+    codes = {}
+    for name, lm in (("fp32", lm32), ("bf16", lm16)):
+        captured = []
+        original = fast_decoder.codes_to_audio
+
+        def spy(loaded, c, _orig=original, _out=captured):
+            _out.append(c.clone())
+            return _orig(loaded, c)
+
+        fast_decoder.codes_to_audio = spy
+        try:
+            inp = dict(inputs)
+            audio = fast_decode(lm, inp, 40, GREEDY, lambda s: None)
+        finally:
+            fast_decoder.codes_to_audio = original
+        assert torch.isfinite(audio.float()).all()
+        codes[name] = captured[-1]
+    agree = (codes["fp32"] == codes["bf16"]).float().mean().item()
+    assert agree > 0.5, agree
+
+
+def test_auto_dtype_rule():
+    from bridge.engine.specs import cpu_has_fast_bf16, pick_dtype
+
+    assert pick_dtype("cpu", "auto") == (torch.bfloat16 if cpu_has_fast_bf16() else torch.float32)
+    assert pick_dtype("cuda", "auto") == torch.float16
+    assert pick_dtype("mps", "auto") == torch.float32
+    assert pick_dtype("cpu", "fp32") == torch.float32
+
+
+def test_bf16_cpu_kernel_matches_torch():
+    """The AVX512-BF16 matrix-vector kernel (where it builds) agrees with torch's bf16 linear."""
+    from bridge.engine import cpu_kernels
+
+    if cpu_kernels.kernel() is None:
+        pytest.skip("no AVX512-BF16 CPU or no C compiler here")
+    torch.manual_seed(0)
+    for rows in (1, 2, 3, 4):
+        x = torch.randn(rows, 1, 1024, dtype=torch.bfloat16)
+        w = torch.randn(2064, 1024, dtype=torch.bfloat16) / 32
+        got = cpu_kernels.bf16_linear(x, w)
+        ref = torch.nn.functional.linear(x.float(), w.float())
+        assert got.dtype == torch.bfloat16 and got.shape == (rows, 1, 2064)
+        assert torch.allclose(got.float(), ref, rtol=1e-2, atol=1e-2)
+    assert cpu_kernels.bf16_linear(torch.randn(5, 1024, dtype=torch.bfloat16), w) is None  # too many rows
+    assert cpu_kernels.bf16_linear(x, w[:2056]) is None  # outer size not a multiple of 16: torch's

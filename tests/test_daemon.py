@@ -435,3 +435,23 @@ def test_max_for_live_messages_are_served(client, daemon, tmp_path):
     assert sf.info(client.wait_for("/musicgen/done", "m4l-2", timeout=120)[1]).frames == 32000
     assert client.wait_for("/musicgen/error", "m4l-unknown", timeout=10)[1] == "not_found"
     assert not client.messages("/musicgen/error", "m4l-3")  # all note chunks accepted
+
+
+def test_preview_files_while_generating(client, daemon):
+    out = daemon.base / "preview-out"
+    client.send("/musicgen/generate", "pv1", "streaming", "duration", 20.0, "preview", 1, "out_dir", str(out))
+    first = client.wait_for("/musicgen/preview", "pv1", timeout=120)
+    path = Path(first[1])
+    assert path.parent.name == "previews" and path.parent.parent.resolve() == out.resolve()
+    info = sf.info(str(path))  # complete and valid when announced
+    assert info.samplerate == 32000 and 0 < info.frames < 20 * 32000
+    done = client.wait_for("/musicgen/done", "pv1", timeout=120)
+    previews = client.messages("/musicgen/preview", "pv1")
+    assert previews, "a streaming decoder sends previews"
+    # every preview was a complete file when announced: it is gone now (removed at the end), but
+    # the done clip is there and the preview folder holds no partial files
+    assert not path.exists()
+    assert Path(done[1]).exists()
+    assert not [p for p in (out / "previews").iterdir()]
+    log = daemon.log()
+    assert "first preview after" in log

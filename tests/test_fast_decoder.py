@@ -65,7 +65,7 @@ def _small_arch(melody: bool, layers: int) -> Engine:
     ``layers`` layers, random fan-in-scaled weights, a narrow T5 and EnCodec; in memory, fp32."""
     from transformers import EncodecConfig, GenerationConfig, T5Config
 
-    from bridge.engine.test_model import _init_codebooks
+    from bridge.engine.test_model import init_random_weights
 
     torch.manual_seed(1)
     text = T5Config(vocab_size=200, d_model=64, d_kv=16, d_ff=128, num_layers=1, num_heads=4,
@@ -90,13 +90,7 @@ def _small_arch(melody: bool, layers: int) -> Engine:
         cfg = MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=audio.to_dict(),
                              decoder=MusicgenDecoderConfig(**dec).to_dict())
     model = Model(cfg)
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if isinstance(module, torch.nn.Linear) and (name.startswith("decoder.") or "to_dec_proj" in name):
-                module.weight.normal_(0.0, 1.0 / module.in_features ** 0.5)
-        for head in model.decoder.lm_heads:
-            head.weight.mul_(3.0)
-        _init_codebooks(model.audio_encoder, 2048)
+    init_random_weights(model, 2048)
     model.generation_config = GenerationConfig(decoder_start_token_id=2048, pad_token_id=2048, bos_token_id=2048)
     model.eval()
 

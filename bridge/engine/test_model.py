@@ -85,6 +85,26 @@ def _init_codebooks(codec, codebook_size: int) -> None:
         residual = residual - embed[codes]
 
 
+def init_random_weights(model, codebook_size: int) -> None:
+    """Give a freshly built MusicGen weights that make it behave like a trained one, statistically.
+
+    transformers' init (std 0.02) makes a narrow random decoder ignore its conditioning, and
+    EnCodec's codebooks start as zeros (every code decodes alike): use fan-in scaled decoder
+    weights, output heads scaled for peaked distributions (so top-k and greedy decoding matter),
+    and codebooks filled from the encoder's own output. Text, melody and audio prompts then all
+    measurably steer the output.
+    """
+    import torch
+
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Linear) and (name.startswith("decoder.") or "to_dec_proj" in name):
+                module.weight.normal_(0.0, 1.0 / module.in_features ** 0.5)
+        for head in model.decoder.lm_heads:
+            head.weight.mul_(3.0)
+        _init_codebooks(model.audio_encoder, codebook_size)
+
+
 def make_test_model(out_dir: str | os.PathLike, *, melody: bool = False, stereo: bool = False,
                     hidden_size: int = 32, num_layers: int = 2, codebook_size: int = 64,
                     seed: int = 0) -> Path:
@@ -136,20 +156,7 @@ def make_test_model(out_dir: str | os.PathLike, *, melody: bool = False, stereo:
         cfg = MusicgenConfig(text_encoder=text_cfg.to_dict(), audio_encoder=audio_cfg.to_dict(),
                              decoder=dec_cfg.to_dict())
         model = MusicgenForConditionalGeneration(cfg)
-    # Random init leaves logits nearly flat; scale the output heads so that sampling, top-k and
-    # greedy decoding behave like a trained model's peaked distributions.
-    # EnCodec's codebooks start as zeros (they are learned buffers): give them random vectors so
-    # that different codes decode to different audio.
-    with torch.no_grad():
-        # transformers' init (std 0.02) makes a narrow random decoder ignore its conditioning:
-        # use fan-in scaled weights, like a trained network's, so text, melody and audio prompts
-        # all steer the output.
-        for name, module in model.named_modules():
-            if isinstance(module, torch.nn.Linear) and (name.startswith("decoder.") or "to_dec_proj" in name):
-                module.weight.normal_(0.0, 1.0 / module.in_features ** 0.5)
-        for head in model.decoder.lm_heads:
-            head.weight.mul_(3.0)
-        _init_codebooks(model.audio_encoder, codebook_size)
+    init_random_weights(model, codebook_size)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=codebook_size, pad_token_id=codebook_size, bos_token_id=codebook_size,
         do_sample=True, guidance_scale=3.0, max_length=1500, top_k=250,

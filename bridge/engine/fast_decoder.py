@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from . import cpu_kernels as _cpu_kernels
 from .kv_cache import StaticKVCache
 from .loading import LoadedModel
 from .sampling import choose_tokens, guided_logits
@@ -71,6 +72,7 @@ class _Weights:
                 "ln3": layer.final_layer_norm, "fc1": layer.fc1.weight, "fc2": layer.fc2.weight,
                 "act": layer.activation_fn,
             }
+            entry["act_fn"] = _act_function(layer.activation_fn)
             for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
                 if getattr(sa, name).bias is not None:
                     raise NotImplementedError("attention projections with bias are not supported")
@@ -87,6 +89,20 @@ class _Weights:
         names = ("q", "k", "v", "o", "fc1", "fc2", "cq", "co")
         total = sum(w.numel() * w.element_size() for layer in self.layers for n, w in layer.items() if n in names)
         return total + sum(w.numel() * w.element_size() for w in self.heads_w)
+
+
+def _act_function(module):
+    """transformers' ``GELUActivation`` calls its ``act`` function; call that directly (no
+    module dispatch per step, same numbers). Other activations stay modules."""
+    act = getattr(module, "act", None)
+    return act if type(module).__name__ == "GELUActivation" and callable(act) else module
+
+
+def _layer_norm(x, ln):
+    """``ln(x)`` without the module call (``nn.LayerNorm.forward`` is exactly this)."""
+    import torch.nn.functional as F
+
+    return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
 
 
 def weights_of(model) -> _Weights:
@@ -108,12 +124,8 @@ def _linear(x, w):
 
 def _kernel_linear(x, w):
     """bf16 CPU products of few rows through :mod:`.cpu_kernels`, the rest through torch."""
-    import torch.nn.functional as F
-
-    from .cpu_kernels import bf16_linear
-
-    y = bf16_linear(x, w)
-    return F.linear(x, w) if y is None else y
+    y = _cpu_kernels.bf16_linear(x, w)
+    return _linear(x, w) if y is None else y
 
 
 def _linear_many(x, ws):
@@ -121,9 +133,7 @@ def _linear_many(x, ws):
 
 
 def _kernel_linear_many(x, ws):
-    from .cpu_kernels import bf16_linear_many
-
-    ys = bf16_linear_many(x, ws)
+    ys = _cpu_kernels.bf16_linear_many(x, ws)
     return [_kernel_linear(x, w) for w in ws] if ys is None else ys
 
 
@@ -245,7 +255,7 @@ class DecoderRunner:
         h = embeds + w.positions[start:start + n]
         for i, layer in enumerate(w.layers):
             residual = h
-            x = layer["ln1"](h)
+            x = _layer_norm(h, layer["ln1"])
             q, k, v = (self._split(y) for y in self.linear_many(x, (layer["q"], layer["k"], layer["v"])))
             keys, values = self.cache.write(i, start, k, v)
             a = F.scaled_dot_product_attention(q, keys, values, dropout_p=0.0, scale=w.scaling, is_causal=n > 1)
@@ -253,15 +263,15 @@ class DecoderRunner:
             h = residual + lin(a, layer["o"])
             if w.has_cross:
                 residual = h
-                x = layer["ln2"](h)
+                x = _layer_norm(h, layer["ln2"])
                 q = self._split(lin(x, layer["cq"]))
                 a = F.scaled_dot_product_attention(q, self.cache.cross_keys[i], self.cache.cross_values[i],
                                                    attn_mask=self.cond.cross_mask, dropout_p=0.0, scale=w.scaling)
                 a = a.transpose(1, 2).reshape(rows, n, hidden)
                 h = residual + lin(a, layer["co"])
             residual = h
-            x = layer["ln3"](h)
-            x = layer["act"](lin(x, layer["fc1"]))
+            x = _layer_norm(h, layer["ln3"])
+            x = layer["act_fn"](lin(x, layer["fc1"]))
             h = residual + lin(x, layer["fc2"])
         self.cache.length = start + n
         return w.final_norm(h)

@@ -37,12 +37,12 @@ class AudioError(ValueError):
     """A file that cannot be used as audio; the message is one line, fit for a user."""
 
 
-def read_audio(path: str | os.PathLike, *, start_s: float = 0.0, end_s: float | None = None
-               ) -> tuple[np.ndarray, int]:
-    """Read ``[start_s, end_s)`` of an audio file as float32 ``(channels, samples)`` and its ``sr``.
+def probe_region(path: str | os.PathLike, *, start_s: float = 0.0, end_s: float | None = None
+                 ) -> tuple[int, int, int]:
+    """Check that ``[start_s, end_s)`` of an audio file can be read, without decoding it.
 
-    Raises :class:`AudioError` for a missing, unreadable, empty or non-audio file and for a
-    region outside the file.
+    Returns ``(sr, start_frame, stop_frame)``. Raises :class:`AudioError` for a missing,
+    unreadable, empty, too long or non-audio file and for a region outside the file.
     """
     import soundfile as sf
 
@@ -76,10 +76,22 @@ def read_audio(path: str | os.PathLike, *, start_s: float = 0.0, end_s: float | 
     stop = min(frames, int(round(end_s * sr)))
     if stop - start < 1:
         raise AudioError(f"region {start_s:g}-{end_s:g} s of {p.name} holds no samples")
+    return sr, start, stop
+
+
+def read_audio(path: str | os.PathLike, *, start_s: float = 0.0, end_s: float | None = None
+               ) -> tuple[np.ndarray, int]:
+    """Read ``[start_s, end_s)`` of an audio file as float32 ``(channels, samples)`` and its ``sr``.
+
+    Raises :class:`AudioError` as :func:`probe_region` does, and for a file that fails to decode.
+    """
+    import soundfile as sf
+
+    sr, start, stop = probe_region(path, start_s=start_s, end_s=end_s)
     try:
-        data, _ = sf.read(str(p), start=start, stop=stop, dtype="float32", always_2d=True)
+        data, _ = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"cannot decode audio file: {p} ({_first_line(exc)})") from None
+        raise AudioError(f"cannot decode audio file: {path} ({_first_line(exc)})") from None
     audio = np.ascontiguousarray(data.T)
     if not np.all(np.isfinite(audio)):
         audio = np.nan_to_num(audio, nan=0.0, posinf=1.0, neginf=-1.0)

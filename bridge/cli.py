@@ -185,7 +185,7 @@ def cmd_generate(args) -> int:
     from .render import prepare_inputs, render
 
     try:
-        cond, _ = prepare_inputs(engine, req)
+        cond = prepare_inputs(engine, req)
     except RequestError as exc:
         raise CliError(exc.message) from None
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .audio import AudioError, audio_length_s
+from .audio import AudioError, audio_length_s, probe_region
 from .clips import clean_partials, ensure_out_dir
 from .config import ConfigError, ServeConfig, build_serve_config, load_config_file
 from .daw import reaper as reaper_daw
@@ -277,7 +277,7 @@ class Daemon:
         merged.update(params)
         req = parse_request(merged, action=action, req_id=req_id)
         req.preset = preset
-        if req.model and not same_model(req.model, self.engine.loaded):
+        if req.model and not self.engine.loaded.is_named(req.model):
             raise RequestError("unknown_model", f"model {req.model!r} is not loaded; this daemon runs "
                                f"{self.engine.loaded.spec!r} (start another daemon for another model)")
         self._resolve_notes(req)
@@ -325,17 +325,10 @@ class Daemon:
                 raise RequestError("forbidden", f"{label} {value} is outside the allowed roots")
         if req.audio_path:
             p = Path(os.path.expanduser(req.audio_path))
-            if not p.is_file():
-                raise RequestError("bad_audio", f"audio file not found or not a regular file: {p}")
             try:
-                length_s = audio_length_s(p)
+                probe_region(p, start_s=req.start_s, end_s=req.end_s)
             except AudioError as exc:
                 raise RequestError("bad_audio", str(exc)) from None
-            end_s = req.end_s if req.end_s is not None else length_s
-            if end_s > length_s + 1e-3:
-                raise RequestError("bad_audio", f"region ends at {end_s:g} s, past the end of {p.name} ({length_s:.3f} s)")
-            if req.start_s >= end_s:
-                raise RequestError("bad_audio", f"start ({req.start_s:g} s) must be before end ({end_s:g} s)")
             req.audio_path = str(p.resolve())
         if req.melody:
             p = Path(os.path.expanduser(req.melody))
@@ -597,18 +590,6 @@ class Daemon:
                 self.midi.feedback(event, job.id)
             except Exception:
                 log.exception("MIDI feedback failed")
-
-
-def same_model(spec: str, loaded) -> bool:
-    """Whether ``spec`` names the loaded model (short name, hub id or folder all count)."""
-    if spec in (loaded.spec, loaded.source):
-        return True
-    try:
-        from .engine.specs import resolve_model_spec
-
-        return resolve_model_spec(spec)[0] == loaded.source
-    except (KeyError, ValueError, FileNotFoundError):
-        return False
 
 
 def _pairs(args: list) -> dict:

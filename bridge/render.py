@@ -46,8 +46,8 @@ def draw_seed() -> int:
 
 
 def prepare_inputs(engine: Engine, req: GenerationRequest, *, clock_bpm: float | None = None
-                   ) -> tuple[Conditioning, np.ndarray | None]:
-    """Read and check every input file of a request; returns the conditioning and the prompt audio.
+                   ) -> Conditioning:
+    """Read and check every input file of a request; returns the conditioning.
 
     Raises :class:`RequestError` (``bad_audio``, ``bad_melody``, ``bad_request``) for bad inputs, so
     callers can refuse a request before it is queued.
@@ -67,7 +67,6 @@ def prepare_inputs(engine: Engine, req: GenerationRequest, *, clock_bpm: float |
                 cond.chroma = chroma_from_notes(notes_from_beats(req.melody_notes, bpm))
         except MelodyError as exc:
             raise RequestError("bad_melody", str(exc)) from None
-    prompt_audio = None
     if req.action == "continue":
         try:
             audio, sr = read_audio(req.audio_path, start_s=req.start_s, end_s=req.end_s)
@@ -78,7 +77,7 @@ def prepare_inputs(engine: Engine, req: GenerationRequest, *, clock_bpm: float |
         if prompt_audio.shape[1] < hop:
             raise RequestError("bad_audio", "the region to continue is too short (under 20 ms)")
         cond.prompt_audio = prompt_audio
-    return cond, prompt_audio
+    return cond
 
 
 def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *, hook=None,
@@ -99,12 +98,10 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
     Progress then runs 0..0.8 for generation and 0.8..1 for separation; the hook may cancel both.
     """
     t0 = time.perf_counter()
-    from .daemon import same_model
-
-    if req.model and not same_model(req.model, engine.loaded):
+    if req.model and not engine.loaded.is_named(req.model):
         raise RequestError("unknown_model", f"model {req.model!r} is not loaded (the daemon runs {engine.loaded.spec!r})")
     if cond is None:
-        cond, _ = prepare_inputs(engine, req, clock_bpm=clock_bpm)
+        cond = prepare_inputs(engine, req, clock_bpm=clock_bpm)
     folder = ensure_out_dir(out_dir)
     seed = req.seed if req.seed is not None else draw_seed()
     length_s = req.length_s()

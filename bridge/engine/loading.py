@@ -33,6 +33,15 @@ class LoadedModel:
     num_codebooks: int   # decoder codebooks (4 mono, 8 stereo)
     max_positions: int   # decoder max_position_embeddings (2048)
 
+    def is_named(self, spec: str) -> bool:
+        """Whether ``spec`` names this model (its short name, hub id or folder all count)."""
+        if spec in (self.spec, self.source):
+            return True
+        try:
+            return resolve_model_spec(spec)[0] == self.source
+        except (KeyError, ValueError, FileNotFoundError):
+            return False
+
 
 def quiet_transformers() -> None:
     """Keep transformers' warnings and progress bars out of the user's terminal and logs."""

@@ -121,19 +121,9 @@ class InputPort:
             # receive sysex and clock; active sensing only says "still here" every 300 ms
             rt.ignore_types(sysex=False, timing=False, active_sense=True)
             rt.set_callback(self._callback)
-            if self.source is None:
-                rt.open_virtual_port(self.port_name)
-            else:
-                names = rt.get_ports()
-                if self.source not in names:
-                    raise OSError(f"no MIDI source {self.source!r}")
-                rt.open_port(names.index(self.source), self.port_name)
+            _open_port(rt, self.port_name, self.source, "source")
         except Exception as exc:
-            if rt is not None:
-                _delete(rt)
-            if isinstance(exc, OSError):
-                raise
-            raise OSError(f"{type(exc).__name__}: {exc}") from exc
+            raise _open_failed(rt, exc)
         self._rt = rt
 
     def close(self) -> None:
@@ -170,19 +160,9 @@ class OutputPort:
         rt = None
         try:
             rt = rtmidi.MidiOut(rtapi=self.api_id, name=self.client_name + OUT_CLIENT_SUFFIX)
-            if self.dest is None:
-                rt.open_virtual_port(self.port_name)
-            else:
-                names = rt.get_ports()
-                if self.dest not in names:
-                    raise OSError(f"no MIDI destination {self.dest!r}")
-                rt.open_port(names.index(self.dest), self.port_name)
+            _open_port(rt, self.port_name, self.dest, "destination")
         except Exception as exc:
-            if rt is not None:
-                _delete(rt)
-            if isinstance(exc, OSError):
-                raise
-            raise OSError(f"{type(exc).__name__}: {exc}") from exc
+            raise _open_failed(rt, exc)
         self._rt = rt
 
     def send(self, msg: mido.Message) -> None:
@@ -196,6 +176,28 @@ class OutputPort:
             rt, self._rt = self._rt, None
         if rt is not None:
             _delete(rt)
+
+
+def _open_port(rt, port_name: str, target: str | None, what: str) -> None:
+    """Open ``rt`` as a virtual port named ``port_name``, or connected to the port ``target``."""
+    if target is None:
+        rt.open_virtual_port(port_name)
+        return
+    names = rt.get_ports()
+    if target not in names:
+        raise OSError(f"no MIDI {what} {target!r}")
+    rt.open_port(names.index(target), port_name)
+
+
+def _open_failed(rt, exc: Exception) -> OSError:
+    """Free a half-opened ``rt`` and turn the failure into an OSError with the driver's message."""
+    if rt is not None:
+        _delete(rt)
+    if isinstance(exc, OSError):
+        return exc
+    err = OSError(f"{type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
 
 
 def _delete(rt) -> None:

@@ -117,6 +117,17 @@ local function timing_from(len, fallback_s, default_bars, tempo, num, denom)
   return request.timing_for_bars(default_bars, tempo, num, denom)
 end
 
+--- The length and variations fields every action's form has (fields 2 and 4):
+--- { timing = keys, duration_s = length, variations = n }, or nil and a message for the user.
+local function read_form(fields, s, fallback_s, tempo, num, denom)
+  local len, lerr = request.parse_length(fields[2])
+  if len == nil then return nil, lerr end
+  local variations = parse_variations(fields[4], s.variations)
+  if not variations then return nil, "Variations must be a whole number from 1 to 8." end
+  local timing, duration_s = timing_from(len, fallback_s, s.default_bars, tempo, num, denom)
+  return { timing = timing, duration_s = duration_s, variations = variations }
+end
+
 -- Generate at time selection ----------------------------------------------------------
 
 --- Text-to-music: length = time selection (or bars at the project tempo), result on a new
@@ -142,11 +153,9 @@ function M.generate(r)
   })
   if not fields then return nil, "cancelled" end
 
-  local len, lerr = request.parse_length(fields[2])
-  if len == nil then return fail(r, lerr) end
-  local variations = parse_variations(fields[4], s.variations)
-  if not variations then return fail(r, "Variations must be a whole number from 1 to 8.") end
-  local timing = timing_from(len, sel_start and (sel_end - sel_start), s.default_bars, tempo, num, denom)
+  local form, ferr = read_form(fields, s, sel_start and (sel_end - sel_start), tempo, num, denom)
+  if not form then return fail(r, ferr) end
+  local timing, variations = form.timing, form.variations
 
   local req = request.generate({
     id = settings.next_id(r),
@@ -188,11 +197,9 @@ function M.continue_item(r)
   }, { "", tostring(s.default_bars), s.model, tostring(s.variations) })
   if not fields then return nil, "cancelled" end
 
-  local len, lerr = request.parse_length(fields[2])
-  if len == nil then return fail(r, lerr) end
-  local variations = parse_variations(fields[4], s.variations)
-  if not variations then return fail(r, "Variations must be a whole number from 1 to 8.") end
-  local timing, duration_s = timing_from(len, nil, s.default_bars, tempo, num, denom)
+  local form, ferr = read_form(fields, s, nil, tempo, num, denom)
+  if not form then return fail(r, ferr) end
+  local timing, duration_s, variations = form.timing, form.duration_s, form.variations
 
   local track = r.GetMediaItem_Track(item)
   local guid = project.track_guid(r, track)
@@ -239,11 +246,9 @@ function M.melody(r)
   }, { "", "", s.model, tostring(s.variations) })
   if not fields then return nil, "cancelled" end
 
-  local len, lerr = request.parse_length(fields[2])
-  if len == nil then return fail(r, lerr) end
-  local variations = parse_variations(fields[4], s.variations)
-  if not variations then return fail(r, "Variations must be a whole number from 1 to 8.") end
-  local timing = timing_from(len, item_len, s.default_bars, tempo, num, denom)
+  local form, ferr = read_form(fields, s, item_len, tempo, num, denom)
+  if not form then return fail(r, ferr) end
+  local timing, variations = form.timing, form.variations
 
   -- beats are counted in the bpm the request carries (see musicgen_request.timing_for_bars)
   local bpm = request.bpm_for(tempo, denom)

@@ -58,42 +58,12 @@ def ensure_out_dir(out_dir: str | os.PathLike) -> Path:
     return p.resolve()
 
 
-def publish(tmp: Path, final: Path) -> Path:
-    """Move a complete ``tmp`` file to ``final`` without replacing anything; returns the name used.
-
-    On collision ``-2``, ``-3``, ... is appended before the extension.
-    """
-    stem, suffix = final.name, ""
-    for ext in sorted((f".{e[2]}" for e in FORMATS.values()), key=len, reverse=True) + [".json"]:
-        if final.name.endswith(ext):
-            stem, suffix = final.name[: -len(ext)], ext
-            break
-    n = 1
-    while True:
-        candidate = final if n == 1 else final.with_name(f"{stem}-{n}{suffix}")
-        try:
-            os.link(tmp, candidate)  # fails if candidate exists: never overwrites
-        except FileExistsError:
-            n += 1
-            continue
-        except OSError:
-            if candidate.exists():
-                n += 1
-                continue
-            os.replace(tmp, candidate)  # file systems without hard links (FAT, some shares)
-            return candidate
-        os.unlink(tmp)
-        return candidate
-
-
-def write_json_atomic(path: Path, data: dict, *, replace: bool = True) -> Path:
-    """Write JSON via a temporary file in the same folder; replaces ``path`` unless ``replace`` is False."""
+def write_json_atomic(path: Path, data: dict) -> Path:
+    """Write JSON via a temporary file in the same folder, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
     _write_json(tmp, data)
-    if replace:
-        os.replace(tmp, path)
-        return path
-    return publish(tmp, path)
+    os.replace(tmp, path)
+    return path
 
 
 def write_clip(out_dir: Path, base: str, audio: np.ndarray, sr: int, fmt: str, sidecar: dict,

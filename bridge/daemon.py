@@ -77,7 +77,7 @@ class Daemon:
         for job in self.journal.unfinished():
             if job.state in ("queued", "running"):
                 job.state = "queued"
-                self.queue.put(job, force=True)
+                self.queue.put(job)
                 resumed += 1
             else:
                 self._deliver(job)
@@ -303,7 +303,7 @@ class Daemon:
             except QueueFull as exc:
                 raise RequestError("queue_full", str(exc)) from None
             self.journal.add(job)
-            position = self.queue.put(job, force=True)
+            position = self.queue.put(job)
         log.info("job %s queued (%s, %s, %.2f s%s) at position %d", req.id, source, action, req.length_s(),
                  f", {req.variations} variations" if req.variations > 1 else "", position)
         return job, position

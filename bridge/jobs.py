@@ -93,12 +93,6 @@ class Journal:
                 "UPDATE jobs SET state=?, result=?, updated=? WHERE seq=(SELECT MAX(seq) FROM jobs WHERE id=?)",
                 (state, json.dumps(job.result) if job.result else None, time.time(), job.id))
 
-    def update_request(self, job: Job) -> None:
-        """Store changes made to the request after acceptance (e.g. the seed drawn at start)."""
-        with self._lock:
-            self._db.execute("UPDATE jobs SET request=? WHERE seq=(SELECT MAX(seq) FROM jobs WHERE id=?)",
-                             (json.dumps(job.request.to_dict()), job.id))
-
     def mark_delivered(self, job: Job) -> None:
         job.delivered = True
         with self._lock:
@@ -126,10 +120,6 @@ class Journal:
                             delivered=bool(delivered)))
         return jobs
 
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
-
 
 class QueueFull(Exception):
     pass
@@ -154,11 +144,10 @@ class JobQueue:
             if len(self._jobs) >= self.max_queued:
                 raise QueueFull(f"the queue is full ({self.max_queued} jobs waiting); try again later")
 
-    def put(self, job: Job, *, force: bool = False) -> int:
-        """Add a job; returns its position (0 = next). Raises QueueFull unless ``force``."""
+    def put(self, job: Job) -> int:
+        """Add a job; returns its position (0 = next). The bound is checked by :meth:`check_room`
+        (new requests); jobs resumed from the journal are never refused."""
         with self._cond:
-            if not force and len(self._jobs) >= self.max_queued:
-                raise QueueFull(f"the queue is full ({self.max_queued} jobs waiting); try again later")
             self._jobs.append(job)
             self._cond.notify_all()
             return len(self._jobs) - 1 + (1 if self.running is not None else 0)

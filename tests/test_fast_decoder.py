@@ -256,12 +256,105 @@ def test_bf16_cpu_kernel_matches_torch():
     if cpu_kernels.kernel() is None:
         pytest.skip("no AVX512-BF16 CPU or no C compiler here")
     torch.manual_seed(0)
-    for rows in (1, 2, 3, 4):
+    for rows in range(1, cpu_kernels.MAX_ROWS + 1):
         x = torch.randn(rows, 1, 1024, dtype=torch.bfloat16)
         w = torch.randn(2064, 1024, dtype=torch.bfloat16) / 32
         got = cpu_kernels.bf16_linear(x, w)
         ref = torch.nn.functional.linear(x.float(), w.float())
         assert got.dtype == torch.bfloat16 and got.shape == (rows, 1, 2064)
         assert torch.allclose(got.float(), ref, rtol=1e-2, atol=1e-2)
-    assert cpu_kernels.bf16_linear(torch.randn(5, 1024, dtype=torch.bfloat16), w) is None  # too many rows
+    too_many = torch.randn(cpu_kernels.MAX_ROWS + 1, 1024, dtype=torch.bfloat16)
+    assert cpu_kernels.bf16_linear(too_many, w) is None  # too many rows: torch's
     assert cpu_kernels.bf16_linear(x, w[:2056]) is None  # outer size not a multiple of 16: torch's
+
+
+def _forced_logits(lm: LoadedModel, inputs: dict, steps: int, c_step: bool) -> torch.Tensor:
+    """Logits of the prefill and ``steps - 1`` steps fed the same random codes (teacher forcing),
+    through the eager step or the C step (:mod:`bridge.engine.cpu_step`)."""
+    from bridge.engine.cpu_step import CpuStep, cpu_step_for
+
+    with torch.inference_mode():
+        weights = fast_decoder.weights_of(lm.model)
+        batch = int(inputs["input_ids"].shape[0])
+        ids, pattern, _ = fast_decoder._delay_pattern(lm.model, inputs, batch, steps)
+        runner = fast_decoder.DecoderRunner(weights, fast_decoder._conditioning(lm, inputs, True), 2 * batch,
+                                            pattern.shape[-1])
+        step = cpu_step_for(runner) if c_step else runner.step
+        assert not c_step or isinstance(step, CpuStep)
+        out = [runner.prefill(torch.cat([ids, ids]))]
+        gen = torch.Generator().manual_seed(0)
+        vocab, codebooks = weights.heads_w[0].shape[0], len(weights.embed_tokens)
+        for i in range(steps - 1):
+            out.append(step(torch.randint(0, vocab, (2 * batch, codebooks), generator=gen), ids.shape[-1] + i))
+        return torch.stack(out)
+
+
+def _needs_cpu_kernels():
+    from bridge.engine import cpu_kernels
+
+    if cpu_kernels.kernel() is None:
+        pytest.skip("no AVX512-BF16 CPU or no C compiler here")
+
+
+def _check_c_step(lm32: LoadedModel, lm16: LoadedModel, inputs: dict, steps: int) -> None:
+    """The C step is as close to fp32 as torch's bf16 eager step is, and close to that step."""
+    ref = _forced_logits(lm32, inputs, steps, c_step=False)
+    eager = _forced_logits(lm16, inputs, steps, c_step=False)
+    c = _forced_logits(lm16, inputs, steps, c_step=True)
+    assert torch.isfinite(c).all()
+    err_eager = (eager - ref).abs().mean().item()
+    err_c = (c - ref).abs().mean().item()
+    assert err_c <= 1.3 * err_eager + 1e-4, (err_c, err_eager)
+    assert (c - eager).abs().mean().item() <= 0.02 * ref.std().item()
+    assert (c.argmax(-1) == eager.argmax(-1)).float().mean().item() >= 0.9
+
+
+@pytest.mark.parametrize("model,mode,batch", [("mono", "text", 2), ("mono", "continuation", 3),
+                                              ("melody", "melody", 2), ("stereo", "text", 1)])
+def test_cpu_step_matches_eager_bf16_step_tiny(fp32_engines, tiny_model, tiny_melody_model, tiny_stereo_model,
+                                               model, mode, batch):
+    """The whole-step C function (bf16 CPUs) against torch's bf16 eager step on the same codes;
+    batch 3 with guidance is 6 rows: the kernel's groups of 4 rows."""
+    _needs_cpu_kernels()
+    path = {"mono": tiny_model, "melody": tiny_melody_model, "stereo": tiny_stereo_model}[model]
+    eng = fp32_engines[model]
+    inputs = _inputs(eng, mode, batch=batch)
+    _check_c_step(eng.loaded, load_model(str(path), device="cpu", dtype="bf16"), inputs, 40)
+
+
+@pytest.mark.parametrize("melody,modes", [(False, ("text", "continuation")), (True, ("melody",))])
+def test_cpu_step_matches_eager_bf16_step_small_architecture(melody, modes):
+    """musicgen-small's widths (1024 wide, 16 heads of 64, ffn 4096, 2048 codes), 3 layers."""
+    _needs_cpu_kernels()
+    eng32 = _small_arch(melody, 3)
+    eng16 = _small_arch(melody, 3)
+    eng16.loaded.model.to(torch.bfloat16)
+    eng16.loaded.dtype = torch.bfloat16
+    for mode in modes:
+        _check_c_step(eng32.loaded, eng16.loaded, _inputs(eng32, mode, batch=1), 30)
+
+
+def test_fast_decode_uses_cpu_step_for_bf16(tiny_model, monkeypatch):
+    """bf16 on a CPU with the kernels decodes through the C step (else the eager step), with
+    finite audio, the step hook, and a clean fallback for too many rows or when turned off."""
+    _needs_cpu_kernels()
+    from bridge.engine import cpu_kernels, cpu_step
+
+    lm = load_model(str(tiny_model), device="cpu", dtype="bf16")
+    inputs = _inputs(Engine(lm, decoder="fast"), "text")
+    calls = []
+    original = cpu_step.CpuStep.__call__
+    monkeypatch.setattr(cpu_step.CpuStep, "__call__", lambda self, *a: calls.append(1) or original(self, *a))
+    steps = []
+    with torch.inference_mode():
+        audio = fast_decode(lm, inputs, 30, Sampling(top_k=50, cfg=3.0), steps.append)
+    assert torch.isfinite(audio.float()).all() and steps == list(range(1, 31))
+    assert len(calls) == 29  # every step after the prefill
+    runner = fast_decoder.DecoderRunner(fast_decoder.weights_of(lm.model),
+                                        fast_decoder._conditioning(lm, inputs, True), cpu_kernels.MAX_ROWS + 2, 10)
+    assert cpu_step.cpu_step_for(runner) is None
+    monkeypatch.setenv(cpu_step.ENV, "0")
+    calls.clear()
+    with torch.inference_mode():
+        fast_decode(lm, inputs, 10, Sampling(top_k=50, cfg=3.0), lambda s: None)
+    assert calls == []

@@ -1,11 +1,12 @@
-"""A bf16 matrix-vector kernel for CPUs with AVX512-BF16, built on first use with the system C
-compiler and loaded with ctypes.
+"""bf16 kernels for CPUs with AVX512-BF16 (C sources in ``csrc/``), built on first use with the
+system C compiler and loaded with ctypes: a matrix-vector product (this module's
+:func:`bf16_linear`) and a whole decoding step (used by :mod:`.cpu_step`).
 
 A decoding step multiplies a handful of rows (the conditional and guidance rows) by every weight
 matrix of the decoder: it is bound by how fast the weights stream from memory. torch's bf16
 ``linear`` on such small batches reaches about half of this machine's memory bandwidth; this
 kernel reads each weight matrix once, in its stored layout (``nn.Linear``'s ``(out, in)``, no
-repacking, no copy), with ``vdpbf16ps`` and software prefetch one block ahead, split over torch's OpenMP
+repacking, no copy), with ``vdpbf16ps`` and software prefetch one block ahead, split over OpenMP
 threads. It accumulates in fp32 and rounds the result to bf16, as torch's bf16 ``linear`` does.
 
 Used only when all of these hold: bf16 weights on the CPU, a CPU with AVX512-BF16, a C compiler
@@ -28,81 +29,14 @@ from pathlib import Path
 log = logging.getLogger("bridge.engine")
 
 ENV = "MUSICGEN_BRIDGE_CPU_KERNEL"
-#: Most rows (batch rows x positions) the kernel takes; larger products go to torch.
-MAX_ROWS = 4
+#: Most rows (batch rows x positions) the kernel takes, as ``MAX_ROWS`` in ``csrc/bf16_matvec.h``
+#: (8 variations with their guidance rows); larger products go to torch.
+MAX_ROWS = 16
 
-_SOURCE = r"""
-#include <immintrin.h>
-#include <stdint.h>
-#include <string.h>
-
-static inline uint16_t to_bf16(float f) {            /* round to nearest even, as torch does */
-    uint32_t u; memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-
-/* y[m, n0..n0+R) for m < M: R weight rows against M input rows, fp32 accumulators. The R rows
-   are one contiguous block of memory; while it is read, the same lines of the next block are
-   prefetched (a block ahead: about 90% of the copy bandwidth on the machines measured, against
-   about 75% for a fixed distance ahead in each row). */
-#define BLOCK(R, MM)                                                                        \
-static void block_##R##_##MM(const uint16_t* w, const uint16_t* x, uint16_t* y,               \
-                             int N, int K, int n0) {                                          \
-    __m512 acc[R][MM];                                                                        \
-    for (int r = 0; r < R; r++) for (int m = 0; m < MM; m++) acc[r][m] = _mm512_setzero_ps(); \
-    for (int k = 0; k < K; k += 32) {                                                         \
-        __m512bh xv[MM];                                                                      \
-        for (int m = 0; m < MM; m++)                                                          \
-            xv[m] = (__m512bh)_mm512_loadu_si512((const void*)(x + (size_t)m * K + k));       \
-        for (int r = 0; r < R; r++) {                                                         \
-            const uint16_t* p = w + (size_t)(n0 + r) * K + k;                                 \
-            _mm_prefetch((const char*)(p + (size_t)R * K), _MM_HINT_T0);                      \
-            __m512bh wv = (__m512bh)_mm512_loadu_si512((const void*)p);                      \
-            for (int m = 0; m < MM; m++) acc[r][m] = _mm512_dpbf16_ps(acc[r][m], wv, xv[m]);  \
-        }                                                                                     \
-    }                                                                                         \
-    for (int r = 0; r < R; r++)                                                               \
-        for (int m = 0; m < MM; m++)                                                          \
-            y[(size_t)m * N + n0 + r] = to_bf16(_mm512_reduce_add_ps(acc[r][m]));             \
-}
-BLOCK(16, 1)
-BLOCK(16, 2)
-BLOCK(4, 3)
-BLOCK(4, 4)
-
-static inline void block(const uint16_t* w, const uint16_t* x, uint16_t* y, int M, int N, int K, int n0) {
-    switch (M) {
-        case 1: block_16_1(w, x, y, N, K, n0); break;
-        case 2: block_16_2(w, x, y, N, K, n0); break;
-        case 3: block_4_3(w, x, y, N, K, n0); break;
-        default: block_4_4(w, x, y, N, K, n0); break;
-    }
-}
-
-/* y (M, N) = x (M, K) @ w (N, K)^T, all bf16, row-major; M in 1..4, K % 32 == 0, N % 16 == 0. */
-void linear_bf16(const uint16_t* w, const uint16_t* x, uint16_t* y, int M, int N, int K) {
-    int R = M <= 2 ? 16 : 4;
-    int blocks = N / R;
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < blocks; b++) block(w, x, y, M, N, K, b * R);
-}
-
-/* The same for `count` matrices that share the input (q/k/v, the codebook heads): one parallel
-   region, each thread streaming its share of every matrix in turn, no barrier in between. */
-void linear_many_bf16(int count, const uint16_t* const* ws, uint16_t* const* ys, const int* ns,
-                      const uint16_t* x, int M, int K) {
-    int R = M <= 2 ? 16 : 4;
-    #pragma omp parallel
-    for (int c = 0; c < count; c++) {
-        int blocks = ns[c] / R;
-        #pragma omp for schedule(static) nowait
-        for (int b = 0; b < blocks; b++) block(ws[c], x, ys[c], M, ns[c], K, b * R);
-    }
-}
-"""
+#: The C sources (``csrc/``), built together into one library.
+_CSRC = Path(__file__).resolve().parent / "csrc"
+_SOURCES = ("linear_bf16.c", "decoder_step_bf16.c")
+_HEADERS = ("bf16_matvec.h",)
 
 _FLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-fopenmp", "-shared", "-fPIC"]
 
@@ -119,16 +53,18 @@ def _build() -> ctypes.CDLL | None:
     if not compiler:
         log.info("fast decoder: no C compiler, bf16 kernel not built (torch linear used)")
         return None
-    digest = hashlib.sha256((_SOURCE + " ".join(_FLAGS) + compiler).encode()).hexdigest()[:16]
-    out = _cache_dir() / f"linear_bf16_{digest}.so"
+    texts = {name: (_CSRC / name).read_text() for name in (*_SOURCES, *_HEADERS)}
+    digest = hashlib.sha256(("".join(texts[n] for n in sorted(texts)) + " ".join(_FLAGS) + compiler)
+                            .encode()).hexdigest()[:16]
+    out = _cache_dir() / f"bf16_kernels_{digest}.so"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "linear_bf16.c"
-            src.write_text(_SOURCE)
+            for name, text in texts.items():
+                (Path(tmp) / name).write_text(text)
             part = Path(tmp) / out.name
-            res = subprocess.run([compiler, *_FLAGS, str(src), "-o", str(part)], capture_output=True, text=True,
-                                 timeout=120)
+            res = subprocess.run([compiler, *_FLAGS, *[str(Path(tmp) / n) for n in _SOURCES], "-o", str(part)],
+                                 capture_output=True, text=True, timeout=120)
             if res.returncode != 0:
                 log.info("fast decoder: bf16 kernel did not build (%s); torch linear used",
                          (res.stderr.strip().splitlines() or ["?"])[-1][:200])
@@ -141,6 +77,11 @@ def _build() -> ctypes.CDLL | None:
     lib.linear_many_bf16.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                      ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     lib.linear_many_bf16.restype = None
+    lib.decoder_step_layout.argtypes = [ctypes.c_int]
+    lib.decoder_step_layout.restype = ctypes.c_int
+    lib.decoder_step_bf16.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                      ctypes.c_int, ctypes.c_void_p]
+    lib.decoder_step_bf16.restype = ctypes.c_int
     return lib
 
 

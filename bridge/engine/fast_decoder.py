@@ -28,6 +28,7 @@ import os
 from typing import Callable
 
 from . import cpu_kernels as _cpu_kernels
+from .cpu_step import cpu_step_for
 from .kv_cache import StaticKVCache
 from .loading import LoadedModel
 from .sampling import choose_tokens, guided_logits
@@ -73,9 +74,8 @@ class _Weights:
                 "act": layer.activation_fn,
             }
             entry["act_fn"] = _act_function(layer.activation_fn)
-            for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-                if getattr(sa, name).bias is not None:
-                    raise NotImplementedError("attention projections with bias are not supported")
+            if any(m.bias is not None for m in (sa.q_proj, sa.k_proj, sa.v_proj, sa.out_proj, layer.fc1, layer.fc2)):
+                raise NotImplementedError("attention or feed-forward projections with bias are not supported")
             if self.has_cross:
                 ca = layer.encoder_attn
                 entry.update(ln2=layer.encoder_attn_layer_norm, cq=ca.q_proj.weight, ck=ca.k_proj.weight,
@@ -357,10 +357,11 @@ class CudaGraphStep(StaticStep):
 
 
 def _step_function(runner: DecoderRunner):
-    """The per-step callable: a CUDA graph on CUDA (unless disabled), else the eager step."""
+    """The per-step callable: a CUDA graph on CUDA (unless disabled), the whole step in one C
+    call for bf16 on CPUs that have the kernels (:mod:`.cpu_step`), else the eager step."""
     if runner.w.device.type == "cuda" and os.environ.get(CUDA_GRAPHS_ENV, "1") != "0":
         return CudaGraphStep(runner)
-    return runner.step
+    return cpu_step_for(runner) or runner.step
 
 
 def static_forward(runner: DecoderRunner, embeds, position):

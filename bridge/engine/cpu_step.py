@@ -1,0 +1,142 @@
+"""The fast decoder's one-token step as a single C call, for bf16 weights on CPUs with
+AVX512-BF16 (``csrc/decoder_step_bf16.c``, built by :mod:`.cpu_kernels`).
+
+The eager step (:meth:`.fast_decoder.DecoderRunner.step`) calls the bf16 product kernel once per
+weight matrix and torch for everything between: about 500 small operations a step, each with
+Python and dispatch costs, whose data the weight stream has evicted from the caches. This step
+runs the same computation (same weights, same static KV cache, same rounding points) in one
+OpenMP region: embeddings, every layer, the final norm and the codebook heads.
+
+Used when all of these hold (else the eager step runs): the bf16 kernels are available (see
+:mod:`.cpu_kernels`; ``MUSICGEN_BRIDGE_CPU_KERNEL=0`` turns both off), at most
+:data:`~.cpu_kernels.MAX_ROWS` rows, exact (erf) GELU, layer norms with weight and bias and one epsilon,
+widths the kernel takes (hidden and feed-forward sizes multiples of 32, vocabulary a multiple of
+16, head size a multiple of 16 up to 256), and ``MUSICGEN_BRIDGE_CPU_STEP`` not set to ``0``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+
+from . import cpu_kernels
+
+log = logging.getLogger("bridge.engine")
+
+#: Set to "0" to keep the eager step (per-matrix kernel calls) on bf16 CPUs.
+ENV = "MUSICGEN_BRIDGE_CPU_STEP"
+
+_DIMS = 12          # decoder_step_layout(0)
+_PER_LAYER = 18     # decoder_step_layout(1)
+
+
+def _unsupported(runner) -> str | None:
+    """Why the C step cannot run this runner's decoder, or None when it can."""
+    import torch
+    import torch.nn.functional as F
+
+    w = runner.w
+    if w.device.type != "cpu" or w.dtype != torch.bfloat16:
+        return "not bf16 on the CPU"
+    if runner.rows > cpu_kernels.MAX_ROWS:
+        return f"{runner.rows} rows (at most {cpu_kernels.MAX_ROWS})"
+    ffn = w.layers[0]["fc1"].shape[0]
+    vocab = w.heads_w[0].shape[0]
+    if w.hidden % 32 or ffn % 32 or vocab % 16 or w.head_dim % 16 or w.head_dim > 256:
+        return "widths the kernel does not take"
+    if w.positions.dtype != torch.bfloat16 or any(e.dtype != torch.bfloat16 for e in w.embed_tokens):
+        return "embeddings not in bf16"
+    norms = [w.final_norm] + [layer[n] for layer in w.layers for n in ("ln1", "ln2", "ln3") if n in layer]
+    if any(n.weight is None or n.bias is None or n.eps != norms[0].eps or n.weight.dtype != torch.bfloat16
+           or n.bias.dtype != torch.bfloat16 for n in norms):
+        return "layer norms without affine parameters or with differing epsilons"
+    if any(layer["act_fn"] is not F.gelu for layer in w.layers):
+        return "an activation other than exact GELU"
+    return None
+
+
+class CpuStep:
+    """``step(tokens (rows, codebooks), position) -> fp32 logits (rows * codebooks, vocab)``,
+    the same contract as :meth:`.fast_decoder.DecoderRunner.step`."""
+
+    def __init__(self, runner, lib):
+        import torch
+
+        self.runner = runner
+        self.lib = lib
+        w = runner.w
+        cache = runner.cache
+        if lib.decoder_step_layout(0) != _DIMS or lib.decoder_step_layout(1) != _PER_LAYER:
+            raise RuntimeError("decoder_step_bf16 layout does not match cpu_step.py")
+        cross = w.has_cross and runner.cond.cross_states is not None
+        # Cross keys/values are transposed views; the C step reads (rows, heads, len, head_dim) rows.
+        self._keep = []
+        cross_keys = [t.contiguous() for t in cache.cross_keys] if cross else []
+        cross_values = [t.contiguous() for t in cache.cross_values] if cross else []
+        cross_len = int(cross_keys[0].shape[2]) if cross else 0
+        mask = None
+        if cross:
+            mask = runner.cond.cross_mask.reshape(runner.rows, cross_len).to(torch.uint8).contiguous()
+        self._keep += cross_keys + cross_values + ([mask] if mask is not None else [])
+        ffn = w.layers[0]["fc1"].shape[0]
+        self.vocab = int(w.heads_w[0].shape[0])
+        self.codebooks = len(w.embed_tokens)
+        dims = [len(w.layers), runner.rows, w.hidden, w.heads, w.head_dim, ffn, self.vocab, self.codebooks,
+                1 if cross else 0, cache.max_positions, cross_len, torch.get_num_threads()]
+        self.dims = (ctypes.c_int * _DIMS)(*dims)
+        self.fdims = (ctypes.c_float * 2)(float(w.scaling), float(w.final_norm.eps))
+
+        def ptr(t):
+            if t is None:
+                return None
+            if not t.is_contiguous():
+                raise RuntimeError("the C step needs contiguous tensors")
+            return t.data_ptr()
+
+        ptrs = [ptr(e) for e in w.embed_tokens] + [ptr(w.positions), ptr(w.final_norm.weight),
+                                                    ptr(w.final_norm.bias)]
+        ptrs += [ptr(h) for h in w.heads_w] + [ptr(mask)]
+        for i, layer in enumerate(w.layers):
+            ln2 = layer.get("ln2")
+            ptrs += [ptr(layer["ln1"].weight), ptr(layer["ln1"].bias), ptr(layer["q"]), ptr(layer["k"]),
+                     ptr(layer["v"]), ptr(layer["o"]),
+                     ptr(ln2.weight) if cross else None, ptr(ln2.bias) if cross else None,
+                     ptr(layer["cq"]) if cross else None, ptr(layer["co"]) if cross else None,
+                     ptr(layer["ln3"].weight), ptr(layer["ln3"].bias), ptr(layer["fc1"]), ptr(layer["fc2"]),
+                     ptr(cache.keys[i]), ptr(cache.values[i]),
+                     ptr(cross_keys[i]) if cross else None, ptr(cross_values[i]) if cross else None]
+        self.ptrs = (ctypes.c_void_p * len(ptrs))(*ptrs)
+
+    def __call__(self, tokens, position: int):
+        import torch
+
+        runner = self.runner
+        pos = runner.prefix_len + position
+        if pos >= runner.cache.max_positions:
+            raise ValueError(f"KV cache holds {runner.cache.max_positions} positions; asked for {pos + 1}")
+        tokens = tokens.to(torch.int64).contiguous()
+        logits = torch.empty((runner.rows, self.codebooks, self.vocab), dtype=torch.float32)
+        if self.lib.decoder_step_bf16(self.dims, self.fdims, self.ptrs, tokens.data_ptr(), pos,
+                                      logits.data_ptr()) != 0:
+            raise MemoryError("the decoder step could not allocate its scratch memory")
+        runner.cache.length = pos + 1
+        return logits.view(-1, self.vocab)
+
+
+def cpu_step_for(runner) -> CpuStep | None:
+    """The C step for ``runner``, or None where it does not apply (the eager step runs)."""
+    if os.environ.get(ENV, "1") == "0":
+        return None
+    lib = cpu_kernels.kernel()
+    if lib is None:
+        return None
+    why = _unsupported(runner)
+    if why is not None:
+        log.debug("fast decoder: C step not used (%s)", why)
+        return None
+    try:
+        return CpuStep(runner, lib)
+    except RuntimeError as exc:
+        log.debug("fast decoder: C step not used (%s)", exc)
+        return None

@@ -48,22 +48,25 @@ def _cache_dir() -> Path:
     return Path(base) / "musicgen-bridge" / "kernels"
 
 
-def _build() -> ctypes.CDLL | None:
+def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+    """Build (once per source and flags; cached) and load the kernels library, or None."""
+    flags = [*_FLAGS, *extra_flags]
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not compiler:
         log.info("fast decoder: no C compiler, bf16 kernel not built (torch linear used)")
         return None
     texts = {name: (_CSRC / name).read_text() for name in (*_SOURCES, *_HEADERS)}
-    digest = hashlib.sha256(("".join(texts[n] for n in sorted(texts)) + " ".join(_FLAGS) + compiler)
+    digest = hashlib.sha256(("".join(texts[n] for n in sorted(texts)) + " ".join(flags) + compiler)
                             .encode()).hexdigest()[:16]
     out = _cache_dir() / f"bf16_kernels_{digest}.so"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
+        # built next to its final place, so that the rename below stays on one file system
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
             for name, text in texts.items():
                 (Path(tmp) / name).write_text(text)
             part = Path(tmp) / out.name
-            res = subprocess.run([compiler, *_FLAGS, *[str(Path(tmp) / n) for n in _SOURCES], "-o", str(part)],
+            res = subprocess.run([compiler, *flags, *[str(Path(tmp) / n) for n in _SOURCES], "-o", str(part)],
                                  capture_output=True, text=True, timeout=120)
             if res.returncode != 0:
                 log.info("fast decoder: bf16 kernel did not build (%s); torch linear used",
@@ -83,6 +86,12 @@ def _build() -> ctypes.CDLL | None:
                                       ctypes.c_int, ctypes.c_void_p]
     lib.decoder_step_bf16.restype = ctypes.c_int
     return lib
+
+
+def build_profiling_library() -> ctypes.CDLL | None:
+    """The kernels built with ``-DSTEP_PROFILE``: the C step adds the time of each of its phases
+    to the ``step_profile`` array (``bench/step_profile.py``). Not for decoding."""
+    return _build(("-DSTEP_PROFILE",))
 
 
 def kernel():

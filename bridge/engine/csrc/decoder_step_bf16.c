@@ -12,6 +12,17 @@
 
 #include "bf16_matvec.h"
 
+/* Built with -DSTEP_PROFILE (bench/step_profile.py), thread 0 adds the wall time of each phase
+   of the step, the barrier that ends it included, to step_profile[phase]; otherwise PHASE is
+   nothing. */
+enum { P_NORMS, P_PRODUCTS, P_SELF_ATTENTION, P_CROSS_ATTENTION, P_FFN_IN_GELU, P_HEADS, P_COUNT };
+#ifdef STEP_PROFILE
+double step_profile[P_COUNT];
+#define PHASE(i) if (tid == 0) { double t_ = omp_get_wtime(); step_profile[i] += t_ - t_last; t_last = t_; }
+#else
+#define PHASE(i)
+#endif
+
 /* dims[] */
 enum { D_LAYERS, D_ROWS, D_HIDDEN, D_HEADS, D_HEAD_DIM, D_FFN, D_VOCAB, D_CODEBOOKS, D_HAS_CROSS,
        D_MAX_POS, D_CROSS_LEN, D_THREADS, D_COUNT };
@@ -46,23 +57,63 @@ static void layer_norm(const uint16_t* h, const uint16_t* w, const uint16_t* b, 
     }
 }
 
+/* Lane i of the result = the sum of the 16 lanes of a[i] (a 16x16 transpose-and-add). */
+static inline __m512 sum16x16(const __m512* a) {
+    __m512 x[8], z[4], u[2];
+    for (int i = 0; i < 8; i++)       /* per 128-bit lane: [a 0+2, b 0+2, a 1+3, b 1+3] */
+        x[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++)       /* per 128-bit lane: the lane's sums of a, b, c, d */
+        z[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int i = 0; i < 2; i++)       /* add 128-bit lanes 0+2 and 1+3 */
+        u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 /* One query (HD values) against T keys/values (T rows of HD, contiguous): softmax(q.k * scale)
    over the positions where mask is nonzero (all when mask is NULL), times the values. A row
-   with every position masked gives zeros (as torch's SDPA). sc: T floats of scratch. */
+   with every position masked gives zeros (as torch's SDPA). sc: T floats of scratch.
+   Dot products with vdpbf16ps, 32 values at a time (a head size of 16 mod 32 ends with a
+   half-masked load), 16 positions summed at once; keys and values are prefetched 32 positions
+   ahead (4 KB for a head of 64: the hardware prefetcher stops at page ends). */
 static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* values, int T, int HD, float scale,
                    const uint8_t* mask, float* sc, uint16_t* out) {
-    const int J = HD / 16;
-    __m512 qf[16], o[16];
-    for (int j = 0; j < J; j++) { qf[j] = load16_bf16(q + 16 * j); o[j] = _mm512_setzero_ps(); }
-    float mx = -INFINITY;
-    for (int t = 0; t < T; t++) {
-        if (mask && !mask[t]) { sc[t] = -INFINITY; continue; }
+    const int J = HD / 16, J2 = (HD + 31) / 32;
+    const __mmask32 last = HD % 32 ? (__mmask32)0xffffu : (__mmask32)0xffffffffu;
+    __m512bh qv[8];
+    __m512 o[16];
+    for (int j = 0; j < J2; j++)
+        qv[j] = (__m512bh)_mm512_maskz_loadu_epi16(j == J2 - 1 ? last : (__mmask32)0xffffffffu, q + 32 * j);
+    for (int j = 0; j < J; j++) o[j] = _mm512_setzero_ps();
+    const __m512 sv = _mm512_set1_ps(scale);
+    int t = 0;
+    for (; t + 16 <= T; t += 16) {
+        __m512 acc[16];
+        for (int i = 0; i < 16; i++) {
+            const uint16_t* k = keys + (size_t)(t + i) * HD;
+            for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char*)(k + 32 * HD) + c, _MM_HINT_T0);
+            __m512 a = _mm512_setzero_ps();
+            for (int j = 0; j < J2; j++)
+                a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_maskz_loadu_epi16(j == J2 - 1 ? last : (__mmask32)0xffffffffu,
+                                                                            k + 32 * j), qv[j]);
+            acc[i] = a;
+        }
+        _mm512_storeu_ps(sc + t, _mm512_mul_ps(sum16x16(acc), sv));
+    }
+    for (; t < T; t++) {
         const uint16_t* k = keys + (size_t)t * HD;
-        __m512 acc = _mm512_mul_ps(load16_bf16(k), qf[0]);
-        for (int j = 1; j < J; j++) acc = _mm512_fmadd_ps(load16_bf16(k + 16 * j), qf[j], acc);
-        float s = _mm512_reduce_add_ps(acc) * scale;
-        sc[t] = s;
-        if (s > mx) mx = s;
+        __m512 a = _mm512_setzero_ps();
+        for (int j = 0; j < J2; j++)
+            a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_maskz_loadu_epi16(j == J2 - 1 ? last : (__mmask32)0xffffffffu,
+                                                                        k + 32 * j), qv[j]);
+        sc[t] = _mm512_reduce_add_ps(a) * scale;
+    }
+    float mx = -INFINITY;
+    for (t = 0; t < T; t++) {
+        if (mask && !mask[t]) sc[t] = -INFINITY;
+        else if (sc[t] > mx) mx = sc[t];
     }
     if (mx == -INFINITY) {
         for (int d = 0; d < HD; d++) out[d] = 0;
@@ -70,23 +121,24 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
     }
     __m512 mxv = _mm512_set1_ps(mx);
     float sum = 0.0f;
-    for (int t = 0; t < T; t += 16) {
+    for (t = 0; t < T; t += 16) {
         __mmask16 m = T - t >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (T - t)) - 1u);
         __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + t), mxv));
         _mm512_mask_storeu_ps(sc + t, m, e);
         sum += _mm512_mask_reduce_add_ps(m, e);
     }
-    for (int t = 0; t < T; t++) {
+    for (t = 0; t < T; t++) {
         if (sc[t] == 0.0f) continue;
         __m512 p = _mm512_set1_ps(sc[t]);
         const uint16_t* v = values + (size_t)t * HD;
+        for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char*)(v + 32 * HD) + c, _MM_HINT_T0);
         for (int j = 0; j < J; j++) o[j] = _mm512_fmadd_ps(p, load16_bf16(v + 16 * j), o[j]);
     }
     __m512 inv = _mm512_set1_ps(1.0f / sum);
     for (int j = 0; j < J; j++) {
-        float t[16];
-        _mm512_storeu_ps(t, _mm512_mul_ps(o[j], inv));
-        for (int d = 0; d < 16; d++) out[16 * j + d] = to_bf16(t[d]);
+        float tmp[16];
+        _mm512_storeu_ps(tmp, _mm512_mul_ps(o[j], inv));
+        for (int d = 0; d < 16; d++) out[16 * j + d] = to_bf16(tmp[d]);
     }
 }
 
@@ -147,13 +199,18 @@ int decoder_step_bf16(const int* dims, const float* f, void* const* ptrs, const 
         const int tid = omp_get_thread_num();
         uint16_t* xp = xps + (size_t)tid * hs;   /* this thread's normalized input */
         float* sc = scs + (size_t)tid * span;
+#ifdef STEP_PROFILE
+        double t_last = omp_get_wtime();
+#endif
         for (int l = 0; l < L; l++) {
             void* const* p = layers + (size_t)l * L_COUNT;
             layer_norm(h, p[L_LN1_W], p[L_LN1_B], xp, M, H, eps);
+            PHASE(P_NORMS)
             matvec(p[L_Q], xp, qb, H, M, H, H, STORE_BF16);
             matvec(p[L_K], xp, kn, H, M, H, H, STORE_BF16);
             matvec(p[L_V], xp, vn, H, M, H, H, STORE_BF16);
             #pragma omp barrier
+            PHASE(P_PRODUCTS)
             #pragma omp for schedule(static)
             for (int task = 0; task < M * NH; task++) {
                 const int m = task / NH, head = task % NH;
@@ -164,12 +221,16 @@ int decoder_step_bf16(const int* dims, const float* f, void* const* ptrs, const 
                 memcpy(vc + (size_t)pos * HD, vn + col, (size_t)HD * 2);
                 attend(qb + col, kc, vc, pos + 1, HD, scale, NULL, sc, ab + col);
             }
+            PHASE(P_SELF_ATTENTION)
             matvec(p[L_O], ab, h, H, M, H, H, STORE_ADD);
             #pragma omp barrier
+            PHASE(P_PRODUCTS)
             if (X) {
                 layer_norm(h, p[L_LN2_W], p[L_LN2_B], xp, M, H, eps);
+                PHASE(P_NORMS)
                 matvec(p[L_CQ], xp, qb, H, M, H, H, STORE_BF16);
                 #pragma omp barrier
+                PHASE(P_PRODUCTS)
                 #pragma omp for schedule(static)
                 for (int task = 0; task < M * NH; task++) {
                     const int m = task / NH, head = task % NH;
@@ -177,18 +238,27 @@ int decoder_step_bf16(const int* dims, const float* f, void* const* ptrs, const 
                     attend(qb + col, (const uint16_t*)p[L_CROSS_KEYS] + base, (const uint16_t*)p[L_CROSS_VALUES] + base,
                            C, HD, scale, cross_mask ? cross_mask + (size_t)m * C : NULL, sc, ab + col);
                 }
+                PHASE(P_CROSS_ATTENTION)
                 matvec(p[L_CO], ab, h, H, M, H, H, STORE_ADD);
                 #pragma omp barrier
+                PHASE(P_PRODUCTS)
             }
             layer_norm(h, p[L_LN3_W], p[L_LN3_B], xp, M, H, eps);
+            PHASE(P_NORMS)
             matvec(p[L_FC1], xp, fb, F, M, F, H, STORE_GELU);
             #pragma omp barrier
+            PHASE(P_FFN_IN_GELU)
             matvec(p[L_FC2], fb, h, H, M, H, F, STORE_ADD);
             #pragma omp barrier
+            PHASE(P_PRODUCTS)
         }
         layer_norm(h, g[K + 1], g[K + 2], xp, M, H, eps);
         for (int c = 0; c < K; c++)
             matvec(g[K + 3 + c], xp, logits + (size_t)c * V, K * V, M, V, H, STORE_F32);
+#ifdef STEP_PROFILE
+        #pragma omp barrier
+        PHASE(P_HEADS)
+#endif
     }
     free(mem);
     return 0;

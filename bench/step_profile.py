@@ -1,0 +1,93 @@
+"""Where a bf16 CPU decoding step spends its time: the whole-step C function
+(``bridge/engine/csrc/decoder_step_bf16.c``) built with ``-DSTEP_PROFILE``, phase by phase.
+
+    python bench/step_profile.py [--arch small|tiny] [--positions 1500] [--every 250]
+
+Builds the architecture with random weights in bf16 (as ``bench/decode.py``), fills the KV cache
+step by step up to ``--positions`` (batch 1 with guidance: 2 rows, the same codes every step:
+the time does not depend on them) and prints, for a window of 50 steps every ``--every``
+positions, ms/step for: layer norms, the weight products (q/k/v, out, cross q/out, fc2), fc1
+with GELU, self-attention (grows with the cache), cross-attention, the final norm with the
+codebook heads; and the weight products' bytes over their time against the machine's copy
+bandwidth. Each phase includes the barrier that ends it (time waiting for the other thread).
+A benchmark: needs a CPU with AVX512-BF16 and a C compiler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from decode import build, memory_bandwidth_gbs  # noqa: E402
+
+PHASES = ("layer norms", "products", "fc1+GELU", "self-attention", "cross-attention", "final norm+heads")
+INDEX = {"layer norms": 0, "products": 1, "self-attention": 2, "cross-attention": 3, "fc1+GELU": 4,
+         "final norm+heads": 5}  # the P_* order in decoder_step_bf16.c
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=("tiny", "small"), default="small")
+    parser.add_argument("--positions", type=int, default=1500, help="fill the cache up to here (default 1500 = 30 s)")
+    parser.add_argument("--every", type=int, default=250, help="measure a window every this many positions")
+    args = parser.parse_args(argv)
+
+    import ctypes
+
+    import torch
+
+    from bridge.engine import cpu_kernels, fast_decoder
+    from bridge.engine.cpu_step import CpuStep
+    from bridge.engine.loading import quiet_transformers
+
+    quiet_transformers()
+    lib = cpu_kernels.build_profiling_library() if torch.cpu._is_avx512_bf16_supported() else None
+    if lib is None:
+        print("needs a CPU with AVX512-BF16 and a C compiler", file=sys.stderr)
+        return 2
+    profile = (ctypes.c_double * len(PHASES)).in_dll(lib, "step_profile")
+    bandwidth = memory_bandwidth_gbs("cpu")
+    lm, inputs = build(args.arch, "cpu")
+    lm.model.to(torch.bfloat16)
+    lm.dtype = torch.bfloat16
+    window = 50
+    with torch.inference_mode():
+        weights = fast_decoder.weights_of(lm.model)
+        ids, pattern, _ = fast_decoder._delay_pattern(lm.model, inputs, 1, args.positions + window)
+        runner = fast_decoder.DecoderRunner(weights, fast_decoder._conditioning(lm, inputs, True), 2,
+                                            pattern.shape[-1])
+        step = CpuStep(runner, lib)
+        runner.prefill(torch.cat([ids, ids]))
+        tokens = torch.randint(0, weights.heads_w[0].shape[0], (2, len(weights.embed_tokens)))
+        products = sum(w.numel() * 2 for layer in weights.layers for n, w in layer.items()
+                       if n in ("q", "k", "v", "o", "cq", "co", "fc2"))
+        print(f"threads {torch.get_num_threads()}  copy bandwidth {bandwidth:.1f} GB/s  "
+              f"weights per step {weights.weight_bytes_per_step() / 1e9:.2f} GB")
+        print(f"{'positions':>11s} {'ms/step':>8s} " + " ".join(f"{p:>16s}" for p in PHASES)
+              + f" {'products GB/s':>14s}")
+        position = 1
+        for start in range(1, args.positions + 1, args.every):
+            while position < start:
+                step(tokens, position)
+                position += 1
+            for i in range(len(PHASES)):
+                profile[i] = 0.0
+            t0 = time.perf_counter()
+            for _ in range(window):
+                step(tokens, position)
+                position += 1
+            ms = (time.perf_counter() - t0) / window * 1e3
+            parts = {p: profile[INDEX[p]] / window * 1e3 for p in PHASES}
+            rate = products / (parts["products"] / 1e3) / 1e9 if parts["products"] else float("nan")
+            print(f"{start:5d}-{start + window:<5d} {ms:8.2f} " + " ".join(f"{parts[p]:16.2f}" for p in PHASES)
+                  + f" {rate:14.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

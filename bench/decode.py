@@ -1,9 +1,10 @@
 """Decoding speed: transformers' ``generate`` against the project's fast decoder, same weights.
 
     python bench/decode.py --arch tiny|small [--seconds S] [--dtype auto|fp32|bf16|fp16] [--device auto|cpu|cuda]
+                           [--variations N]
 
 Builds the architecture with random weights (speed does not depend on their values; nothing is
-downloaded), then, in one run on the same weight tensors, batch 1 with classifier-free guidance
+downloaded), then, in one run on the same weight tensors, batch 1 (``--variations N``: N) with classifier-free guidance
 (cfg 3, top-k 250 sampling):
 
 1. transformers' ``generate`` with the model in fp32;
@@ -196,6 +197,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="auto", help="auto|fp32|bf16|fp16: the fast decoder's dtype")
     parser.add_argument("--device", default="cpu", help="auto|cpu|cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--variations", type=int, default=1, help="clips per call, one batch (default 1)")
     args = parser.parse_args(argv)
 
     import torch
@@ -212,6 +214,8 @@ def main(argv=None) -> int:
     device = pick_device(args.device)
     dtype = pick_dtype(device, args.dtype)
     lm, inputs = build(args.arch, device)
+    if args.variations > 1:
+        inputs = {k: v.repeat(args.variations, 1) for k, v in inputs.items()}
     per_channel = lm.num_codebooks // lm.channels
     frames = int(round(args.seconds * FRAME_RATE))
     steps = frames + per_channel - 1
@@ -219,7 +223,8 @@ def main(argv=None) -> int:
     bandwidth = memory_bandwidth_gbs(device)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average before: {load:.2f} (other work on the machine skews every figure below)")
-    print(f"arch {args.arch}  device {device}  threads {torch.get_num_threads()}  audio {args.seconds:g} s = "
+    print(f"arch {args.arch}  device {device}  threads {torch.get_num_threads()}  variations {args.variations}  "
+          f"audio {args.seconds:g} s = "
           f"{steps} steps  fast dtype {str(dtype).replace('torch.', '')}  memory bandwidth {bandwidth:.1f} GB/s "
           f"(copy, read+write)", flush=True)
 

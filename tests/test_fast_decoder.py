@@ -4,6 +4,8 @@ stereo), deterministic sampling, the step hook, cancellation, streaming previews
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -249,12 +251,25 @@ def test_auto_dtype_rule():
     assert pick_dtype("cpu", "fp32") == torch.float32
 
 
-def test_bf16_cpu_kernel_matches_torch():
-    """The AVX512-BF16 matrix-vector kernel (where it builds) agrees with torch's bf16 linear."""
+@pytest.fixture
+def amx_setting():
+    """Lets a test turn AMX off or on; puts it back as configured afterwards."""
+    from bridge.engine import cpu_kernels
+
+    yield cpu_kernels.set_amx
+    cpu_kernels.set_amx(os.environ.get(cpu_kernels.AMX_ENV, "1") != "0")
+
+
+@pytest.mark.parametrize("amx", [False, True])
+def test_bf16_cpu_kernel_matches_torch(amx, amx_setting):
+    """The AVX512-BF16 matrix-vector kernel (where it builds) agrees with torch's bf16 linear,
+    with vector products only and with AMX tiles (3-16 rows, where the CPU has AMX)."""
     from bridge.engine import cpu_kernels
 
     if cpu_kernels.kernel() is None:
         pytest.skip("no AVX512-BF16 CPU or no C compiler here")
+    if amx_setting(amx) != amx:
+        pytest.skip("no AMX here")
     torch.manual_seed(0)
     for rows in range(1, cpu_kernels.MAX_ROWS + 1):
         x = torch.randn(rows, 1, 1024, dtype=torch.bfloat16)
@@ -263,6 +278,8 @@ def test_bf16_cpu_kernel_matches_torch():
         ref = torch.nn.functional.linear(x.float(), w.float())
         assert got.dtype == torch.bfloat16 and got.shape == (rows, 1, 2064)
         assert torch.allclose(got.float(), ref, rtol=1e-2, atol=1e-2)
+        many = cpu_kernels.bf16_linear_many(x, [w, w[:1024]])
+        assert torch.equal(many[0], got) and torch.equal(many[1], got[..., :1024])
     too_many = torch.randn(cpu_kernels.MAX_ROWS + 1, 1024, dtype=torch.bfloat16)
     assert cpu_kernels.bf16_linear(too_many, w) is None  # too many rows: torch's
     assert cpu_kernels.bf16_linear(x, w[:2056]) is None  # outer size not a multiple of 16: torch's
@@ -305,17 +322,26 @@ def _check_c_step(lm32: LoadedModel, lm16: LoadedModel, inputs: dict, steps: int
     err_eager = (eager - ref).abs().mean().item()
     err_c = (c - ref).abs().mean().item()
     assert err_c <= 1.3 * err_eager + 1e-4, (err_c, err_eager)
+    # and close to fp32 in every row on its own (a product kernel wrong for one row would make
+    # the eager step, which uses the same kernel, just as wrong)
+    rows = 2 * int(inputs["input_ids"].shape[0])
+    per_row = (c - ref).abs().reshape(steps, rows, -1).mean(dim=(0, 2))
+    assert per_row.max().item() <= 0.03 * ref.std().item(), per_row
     assert (c - eager).abs().mean().item() <= 0.02 * ref.std().item()
     assert (c.argmax(-1) == eager.argmax(-1)).float().mean().item() >= 0.9
 
 
-@pytest.mark.parametrize("model,mode,batch", [("mono", "text", 2), ("mono", "continuation", 3),
-                                              ("melody", "melody", 2), ("stereo", "text", 1)])
+@pytest.mark.parametrize("model,mode,batch,amx", [("mono", "text", 2, True), ("mono", "text", 2, False),
+                                                  ("mono", "continuation", 3, True),
+                                                  ("mono", "continuation", 3, False),
+                                                  ("melody", "melody", 2, True), ("stereo", "text", 1, True)])
 def test_cpu_step_matches_eager_bf16_step_tiny(fp32_engines, tiny_model, tiny_melody_model, tiny_stereo_model,
-                                               model, mode, batch):
+                                               model, mode, batch, amx, amx_setting):
     """The whole-step C function (bf16 CPUs) against torch's bf16 eager step on the same codes;
-    batch 3 with guidance is 6 rows: the kernel's groups of 4 rows."""
+    2 rows (batch 1 with guidance) use the vector products, 4 and 6 rows AMX tiles where the CPU
+    has them, else groups of 4 rows in the vector products."""
     _needs_cpu_kernels()
+    amx_setting(amx)
     path = {"mono": tiny_model, "melody": tiny_melody_model, "stereo": tiny_stereo_model}[model]
     eng = fp32_engines[model]
     inputs = _inputs(eng, mode, batch=batch)

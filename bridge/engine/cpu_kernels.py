@@ -39,6 +39,11 @@ _SOURCES = ("linear_bf16.c", "decoder_step_bf16.c")
 _HEADERS = ("bf16_matvec.h",)
 
 _FLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-fopenmp", "-shared", "-fPIC"]
+#: Added when the compiler knows AMX (products of 3-16 rows with tile multiplies, where the CPU
+#: and Linux allow them); without them the library still builds, with vector products only.
+_AMX_FLAGS = ["-mamx-tile", "-mamx-bf16"]
+#: Set to "0" to keep AMX off (vector products for every row count).
+AMX_ENV = "MUSICGEN_BRIDGE_AMX"
 
 _state: dict = {}
 
@@ -49,8 +54,17 @@ def _cache_dir() -> Path:
 
 
 def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
-    """Build (once per source and flags; cached) and load the kernels library, or None."""
-    flags = [*_FLAGS, *extra_flags]
+    """Build (once per source and flags; cached) and load the kernels library, with AMX where
+    the compiler has it, or None."""
+    lib = _build_with([*_FLAGS, *_AMX_FLAGS, *extra_flags]) or _build_with([*_FLAGS, *extra_flags])
+    if lib is not None:
+        lib.bf16_amx_enable.argtypes = [ctypes.c_int]
+        lib.bf16_amx_enable.restype = ctypes.c_int
+        lib.bf16_amx_enable(0 if os.environ.get(AMX_ENV, "1") == "0" else 1)
+    return lib
+
+
+def _build_with(flags: list[str]) -> ctypes.CDLL | None:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not compiler:
         log.info("fast decoder: no C compiler, bf16 kernel not built (torch linear used)")
@@ -110,6 +124,13 @@ def kernel():
             lib = None
     _state["lib"] = lib
     return lib
+
+
+def set_amx(on: bool) -> bool:
+    """Use AMX tiles for products of 3-16 rows (where built, and granted by the CPU and Linux),
+    or vector products only; returns whether AMX is now in use."""
+    lib = kernel()
+    return bool(lib is not None and lib.bf16_amx_enable(1 if on else 0))
 
 
 def bf16_linear(x, w):

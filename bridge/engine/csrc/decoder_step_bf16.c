@@ -142,13 +142,6 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
     }
 }
 
-/* This thread's share of y (M rows, leading dimension ldy) = x (M, K) @ w (N, K)^T; no barrier. */
-static void matvec(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int N, int K, int mode) {
-    const int R = block_rows(M), blocks = N / R;
-    #pragma omp for schedule(static) nowait
-    for (int b = 0; b < blocks; b++) block(w, x, y, ldy, M, K, b * R, mode);
-}
-
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* One decoding step.

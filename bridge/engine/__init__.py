@@ -21,7 +21,12 @@ def build_engine(model: str | None = None, *, device: str = "auto", dtype: str =
     loaded = load_model(model or default_model_spec(), device=device, dtype=dtype)
     if decoder == "auto":
         decoder = "fast" if "fast" in DECODERS else "transformers"
-    return Engine(loaded, decoder=decoder)
+    engine = Engine(loaded, decoder=decoder)
+    if decoder == "fast":
+        from .fast_decoder import prepare
+
+        prepare(loaded)  # the C kernels' first build happens here, not in the first request
+    return engine
 
 
 __all__ = ["build_engine", "Engine", "Conditioning", "Sampling", "GenerationOutput", "Cancelled",

@@ -149,6 +149,12 @@ def linear_for(weights: "_Weights"):
     return _linear, _linear_many
 
 
+def prepare(loaded: LoadedModel) -> None:
+    """The one-time work before the first request: gather the weight views and, for bf16 on the
+    CPU, build (first run on a machine: a few seconds) or load the C kernels."""
+    linear_for(weights_of(loaded.model))
+
+
 class _Conditioning:
     """What the decoder attends to: cross-attention states (MusicGen) or a prefix (Melody)."""
 

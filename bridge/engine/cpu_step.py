@@ -82,6 +82,7 @@ class CpuStep:
         ffn = w.layers[0]["fc1"].shape[0]
         self.vocab = int(w.heads_w[0].shape[0])
         self.codebooks = len(w.embed_tokens)
+        self.table_rows = min(int(e.shape[0]) for e in w.embed_tokens)
         dims = [len(w.layers), runner.rows, w.hidden, w.heads, w.head_dim, ffn, self.vocab, self.codebooks,
                 1 if cross else 0, cache.max_positions, cross_len, torch.get_num_threads()]
         self.dims = (ctypes.c_int * _DIMS)(*dims)
@@ -115,7 +116,11 @@ class CpuStep:
         pos = runner.prefix_len + position
         if pos >= runner.cache.max_positions:
             raise ValueError(f"KV cache holds {runner.cache.max_positions} positions; asked for {pos + 1}")
+        if tuple(tokens.shape) != (runner.rows, self.codebooks):
+            raise ValueError(f"the step takes codes ({runner.rows}, {self.codebooks}); got {tuple(tokens.shape)}")
         tokens = tokens.to(torch.int64).contiguous()
+        if bool(((tokens < 0) | (tokens >= self.table_rows)).any()):  # C reads the tables unchecked
+            raise ValueError(f"codes must be in 0..{self.table_rows - 1}")
         logits = torch.empty((runner.rows, self.codebooks, self.vocab), dtype=torch.float32)
         if self.lib.decoder_step_bf16(self.dims, self.fdims, self.ptrs, tokens.data_ptr(), pos,
                                       logits.data_ptr()) != 0:

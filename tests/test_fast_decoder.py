@@ -164,6 +164,41 @@ def test_cuda_graph_step_is_exact_on_cpu(fp32_engines, monkeypatch):
     _same_as_transformers(eng.loaded, inputs, 60)
 
 
+def test_cuda_graph_capture_failure_falls_back_to_eager(fp32_engines, monkeypatch, caplog):
+    """Should capturing the step fail (an operation CUDA graphs cannot hold), the generation
+    goes on eagerly with the same codes. torch.cuda's stream and graph calls are stand-ins here
+    (no GPU): the warm-up steps and the fallback run on the CPU."""
+    import contextlib
+
+    class Stream:
+        def wait_stream(self, other):
+            pass
+
+    class FailingCapture:
+        def __init__(self, graph):
+            pass
+
+        def __enter__(self):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(torch.cuda, "Stream", Stream, raising=False)
+    monkeypatch.setattr(torch.cuda, "current_stream", Stream, raising=False)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext(), raising=False)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", object, raising=False)
+    monkeypatch.setattr(torch.cuda, "graph", FailingCapture, raising=False)
+    made = []
+    monkeypatch.setattr(fast_decoder, "_step_function",
+                        lambda runner: made.append(fast_decoder.CudaGraphStep(runner)) or made[-1])
+    eng = fp32_engines["mono"]
+    with caplog.at_level("WARNING", logger="bridge.engine"):
+        _same_as_transformers(eng.loaded, _inputs(eng, "text"), 40)
+    assert made[0].eager and made[0].warmup == 0
+    assert "CUDA graph capture failed" in caplog.text
+
+
 def test_engine_fast_end_to_end_lengths(tiny_model, tiny_stereo_model):
     eng = build_engine(str(tiny_model), device="cpu", decoder="auto")
     assert eng.decoder == "fast" and "fast" in DECODERS

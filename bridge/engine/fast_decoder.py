@@ -24,6 +24,7 @@ codebooks complete) while decoding goes on, decoded by EnCodec in chunks.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Callable
 
@@ -32,6 +33,8 @@ from .cpu_step import cpu_step_for
 from .kv_cache import StaticKVCache
 from .loading import LoadedModel
 from .sampling import choose_tokens, guided_logits
+
+log = logging.getLogger("bridge.engine")
 
 #: New frames between two preview chunks (50 frames = 1 s of audio).
 PREVIEW_EVERY_FRAMES = 50
@@ -333,18 +336,23 @@ class StaticStep:
 class CudaGraphStep(StaticStep):
     """:class:`StaticStep` captured once in a CUDA graph and replayed every step (a few hundred
     kernel launches become one). Unmeasured on real GPUs (no GPU where this was written): set
-    ``MUSICGEN_BRIDGE_CUDA_GRAPHS=0`` to run the steps eagerly."""
+    ``MUSICGEN_BRIDGE_CUDA_GRAPHS=0`` to run the steps eagerly. Should the capture fail, the
+    generation goes on with the same fixed-shape step run eagerly (nothing of the capture was
+    executed, so the cache is as the warm-up steps left it), and a warning is logged."""
 
     def __init__(self, runner: DecoderRunner, warmup: int = 2):
         super().__init__(runner)
         self.graph = None
         self.out = None
         self.warmup = warmup
+        self.eager = False
 
     def __call__(self, tokens, position: int):
         import torch
 
         self._load(tokens, position)
+        if self.eager:
+            return self._run()
         if self.graph is None:
             if self.warmup > 0:  # warm up on a side stream before capture, as torch's docs ask
                 self.warmup -= 1
@@ -355,8 +363,15 @@ class CudaGraphStep(StaticStep):
                 torch.cuda.current_stream().wait_stream(stream)
                 return out
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self.out = self._run()
+            try:
+                with torch.cuda.graph(graph):
+                    self.out = self._run()
+            except Exception as exc:  # an operation that cannot be captured: run eagerly
+                log.warning("fast decoder: CUDA graph capture failed (%s); steps run eagerly "
+                            "(MUSICGEN_BRIDGE_CUDA_GRAPHS=0 skips the attempt)", str(exc).splitlines()[0][:200])
+                self.eager = True
+                self.out = None
+                return self._run()
             self.graph = graph
         self.graph.replay()
         return self.out.clone()

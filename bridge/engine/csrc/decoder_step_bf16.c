@@ -78,6 +78,16 @@ static inline __m512 sum16x16(const __m512* a) {
    Dot products with vdpbf16ps, 32 values at a time (a head size of 16 mod 32 ends with a
    half-masked load), 16 positions summed at once; keys and values are prefetched 32 positions
    ahead (4 KB for a head of 64: the hardware prefetcher stops at page ends). */
+/* The 16 fp32 partial sums of q . k over a head of J2 * 32 values (qv: q in pairs, zero past the
+   head; last: the load mask of the final 32). */
+static inline __m512 dot_partials(const __m512bh* qv, const uint16_t* k, int J2, __mmask32 last) {
+    __m512 a = _mm512_setzero_ps();
+    for (int j = 0; j < J2; j++)
+        a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_maskz_loadu_epi16(j == J2 - 1 ? last : (__mmask32)0xffffffffu,
+                                                                    k + 32 * j), qv[j]);
+    return a;
+}
+
 static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* values, int T, int HD, float scale,
                    const uint8_t* mask, float* sc, uint16_t* out) {
     const int J = HD / 16, J2 = (HD + 31) / 32;
@@ -94,22 +104,11 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
         for (int i = 0; i < 16; i++) {
             const uint16_t* k = keys + (size_t)(t + i) * HD;
             for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char*)(k + 32 * HD) + c, _MM_HINT_T0);
-            __m512 a = _mm512_setzero_ps();
-            for (int j = 0; j < J2; j++)
-                a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_maskz_loadu_epi16(j == J2 - 1 ? last : (__mmask32)0xffffffffu,
-                                                                            k + 32 * j), qv[j]);
-            acc[i] = a;
+            acc[i] = dot_partials(qv, k, J2, last);
         }
         _mm512_storeu_ps(sc + t, _mm512_mul_ps(sum16x16(acc), sv));
     }
-    for (; t < T; t++) {
-        const uint16_t* k = keys + (size_t)t * HD;
-        __m512 a = _mm512_setzero_ps();
-        for (int j = 0; j < J2; j++)
-            a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_maskz_loadu_epi16(j == J2 - 1 ? last : (__mmask32)0xffffffffu,
-                                                                        k + 32 * j), qv[j]);
-        sc[t] = _mm512_reduce_add_ps(a) * scale;
-    }
+    for (; t < T; t++) sc[t] = _mm512_reduce_add_ps(dot_partials(qv, keys + (size_t)t * HD, J2, last)) * scale;
     float mx = -INFINITY;
     for (t = 0; t < T; t++) {
         if (mask && !mask[t]) sc[t] = -INFINITY;

@@ -25,9 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from decode import build, memory_bandwidth_gbs  # noqa: E402
 
-PHASES = ("layer norms", "products", "fc1+GELU", "self-attention", "cross-attention", "final norm+heads")
-INDEX = {"layer norms": 0, "products": 1, "self-attention": 2, "cross-attention": 3, "fc1+GELU": 4,
-         "final norm+heads": 5}  # the P_* order in decoder_step_bf16.c
+#: In the order of the P_* phases in decoder_step_bf16.c (the step_profile array).
+PHASES = ("layer norms", "products", "self-attention", "cross-attention", "fc1+GELU", "final norm+heads")
 
 
 def main(argv=None) -> int:
@@ -57,10 +56,8 @@ def main(argv=None) -> int:
     lm.dtype = torch.bfloat16
     window = 50
     with torch.inference_mode():
-        weights = fast_decoder.weights_of(lm.model)
-        ids, pattern, _ = fast_decoder._delay_pattern(lm.model, inputs, 1, args.positions + window)
-        runner = fast_decoder.DecoderRunner(weights, fast_decoder._conditioning(lm, inputs, True), 2,
-                                            pattern.shape[-1])
+        runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, args.positions + window, guided=True)
+        weights = runner.w
         step = CpuStep(runner, lib)
         runner.prefill(torch.cat([ids, ids]))
         tokens = torch.randint(0, weights.heads_w[0].shape[0], (2, len(weights.embed_tokens)))
@@ -82,7 +79,7 @@ def main(argv=None) -> int:
                 step(tokens, position)
                 position += 1
             ms = (time.perf_counter() - t0) / window * 1e3
-            parts = {p: profile[INDEX[p]] / window * 1e3 for p in PHASES}
+            parts = {p: profile[i] / window * 1e3 for i, p in enumerate(PHASES)}
             rate = products / (parts["products"] / 1e3) / 1e9 if parts["products"] else float("nan")
             print(f"{start:5d}-{start + window:<5d} {ms:8.2f} " + " ".join(f"{parts[p]:16.2f}" for p in PHASES)
                   + f" {rate:14.1f}", flush=True)

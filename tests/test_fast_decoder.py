@@ -326,18 +326,15 @@ def _forced_logits(lm: LoadedModel, inputs: dict, steps: int, c_step: bool) -> t
     from bridge.engine.cpu_step import CpuStep, cpu_step_for
 
     with torch.inference_mode():
-        weights = fast_decoder.weights_of(lm.model)
-        batch = int(inputs["input_ids"].shape[0])
-        ids, pattern, _ = fast_decoder._delay_pattern(lm.model, inputs, batch, steps)
-        runner = fast_decoder.DecoderRunner(weights, fast_decoder._conditioning(lm, inputs, True), 2 * batch,
-                                            pattern.shape[-1])
+        runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, steps, guided=True)
+        weights, rows = runner.w, runner.rows
         step = cpu_step_for(runner) if c_step else runner.step
         assert not c_step or isinstance(step, CpuStep)
         out = [runner.prefill(torch.cat([ids, ids]))]
         gen = torch.Generator().manual_seed(0)
         vocab, codebooks = weights.heads_w[0].shape[0], len(weights.embed_tokens)
         for i in range(steps - 1):
-            out.append(step(torch.randint(0, vocab, (2 * batch, codebooks), generator=gen), ids.shape[-1] + i))
+            out.append(step(torch.randint(0, vocab, (rows, codebooks), generator=gen), ids.shape[-1] + i))
         return torch.stack(out)
 
 

@@ -71,14 +71,11 @@ class CpuStep:
             raise RuntimeError("decoder_step_bf16 layout does not match cpu_step.py")
         cross = w.has_cross and runner.cond.cross_states is not None
         # Cross keys/values are transposed views; the C step reads (rows, heads, len, head_dim) rows.
-        self._keep = []
         cross_keys = [t.contiguous() for t in cache.cross_keys] if cross else []
         cross_values = [t.contiguous() for t in cache.cross_values] if cross else []
         cross_len = int(cross_keys[0].shape[2]) if cross else 0
-        mask = None
-        if cross:
-            mask = runner.cond.cross_mask.reshape(runner.rows, cross_len).to(torch.uint8).contiguous()
-        self._keep += cross_keys + cross_values + ([mask] if mask is not None else [])
+        mask = runner.cond.cross_mask.reshape(runner.rows, cross_len).to(torch.uint8).contiguous() if cross else None
+        self._keep = cross_keys + cross_values + [mask]  # the C step reads these copies
         ffn = w.layers[0]["fc1"].shape[0]
         self.vocab = int(w.heads_w[0].shape[0])
         self.codebooks = len(w.embed_tokens)

@@ -445,6 +445,18 @@ def _delay_pattern(model, inputs: dict, batch: int, max_new_tokens: int):
             int(start_id))
 
 
+def start_decoding(loaded: LoadedModel, inputs: dict, max_new_tokens: int, guided: bool):
+    """What a generation starts from: ``(runner, ids, pattern, pad_id)``. The runner has the
+    text (and chroma) encoded and a cache long enough; ``ids (batch, codebooks, n)`` are the
+    first decoder tokens (start token, then any audio prompt's codes) and ``pattern (batch,
+    codebooks, n + max_new_tokens)`` transformers' delay-pattern mask."""
+    batch = int(inputs["input_ids"].shape[0])
+    ids, pattern, pad_id = _delay_pattern(loaded.model, inputs, batch, max_new_tokens)
+    runner = DecoderRunner(weights_of(loaded.model), _conditioning(loaded, inputs, guided),
+                           2 * batch if guided else batch, pattern.shape[-1])
+    return runner, ids, pattern, pad_id
+
+
 def codes_to_audio(loaded: LoadedModel, codes):
     """EnCodec-decode codes ``(batch, codebooks, frames)`` (stereo: left/right interleaved) to
     audio ``(batch, channels, samples)``, as transformers' ``generate`` does."""
@@ -510,17 +522,12 @@ def fast_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling
 
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    model = loaded.model
-    weights = weights_of(model)
     guided = sampling.cfg is not None and sampling.cfg > 1
     with torch.inference_mode():
-        batch = int(inputs["input_ids"].shape[0])
-        rows = 2 * batch if guided else batch
-        ids, pattern, pad_id = _delay_pattern(model, inputs, batch, max_new_tokens)
+        runner, ids, pattern, pad_id = start_decoding(loaded, inputs, max_new_tokens, guided)
+        batch = ids.shape[0]
         first = ids.shape[-1]
         length = pattern.shape[-1]
-        cond = _conditioning(loaded, inputs, guided)
-        runner = DecoderRunner(weights, cond, rows, length)
         seq = pattern.clone()
         seq[:, :, :first] = ids
         prompt_frames = first - 1

@@ -56,7 +56,7 @@ def _cache_dir() -> Path:
 def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
     """Build (once per source and flags; cached) and load the kernels library, with AMX where
     the compiler has it, or None."""
-    lib = _build_with([*_FLAGS, *_AMX_FLAGS, *extra_flags]) or _build_with([*_FLAGS, *extra_flags])
+    lib = _build_with([*_FLAGS, *_AMX_FLAGS, *extra_flags], quiet=True) or _build_with([*_FLAGS, *extra_flags])
     if lib is not None:
         lib.bf16_amx_enable.argtypes = [ctypes.c_int]
         lib.bf16_amx_enable.restype = ctypes.c_int
@@ -64,7 +64,9 @@ def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
     return lib
 
 
-def _build_with(flags: list[str]) -> ctypes.CDLL | None:
+def _build_with(flags: list[str], quiet: bool = False) -> ctypes.CDLL | None:
+    """Build and load with ``flags``, or None (logged at info level, at debug when ``quiet``:
+    a first attempt that has a fallback)."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not compiler:
         log.info("fast decoder: no C compiler, bf16 kernel not built (torch linear used)")
@@ -83,8 +85,10 @@ def _build_with(flags: list[str]) -> ctypes.CDLL | None:
             res = subprocess.run([compiler, *flags, *[str(Path(tmp) / n) for n in _SOURCES], "-o", str(part)],
                                  capture_output=True, text=True, timeout=120)
             if res.returncode != 0:
-                log.info("fast decoder: bf16 kernel did not build (%s); torch linear used",
-                         (res.stderr.strip().splitlines() or ["?"])[-1][:200])
+                log.log(logging.DEBUG if quiet else logging.INFO,
+                        "fast decoder: bf16 kernels did not build with %s (%s)%s", " ".join(flags),
+                        (res.stderr.strip().splitlines() or ["?"])[-1][:200],
+                        "" if quiet else "; torch linear used")
                 return None
             os.replace(part, out)  # atomic: concurrent builders race harmlessly
     lib = ctypes.CDLL(str(out))

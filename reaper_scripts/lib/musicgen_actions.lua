@@ -128,6 +128,19 @@ local function read_form(fields, s, fallback_s, tempo, num, denom)
   return { timing = timing, duration_s = duration_s, variations = variations }
 end
 
+--- An action's request keys: those every action sends (from the form: prompt, model,
+--- variations, length; from the settings: stems, output folder; a new id) added to its own.
+local function request_keys(r, ctx, fields, form, keys)
+  keys.id = settings.next_id(r)
+  keys.prompt = fields[1]
+  keys.model = fields[3]
+  keys.variations = form.variations
+  keys.stems = ctx.settings.stems == 1
+  keys.timing = form.timing
+  keys.out_dir = ctx.out_dir
+  return keys
+end
+
 -- Generate at time selection ----------------------------------------------------------
 
 --- Text-to-music: length = time selection (or bars at the project tempo), result on a new
@@ -155,19 +168,8 @@ function M.generate(r)
 
   local form, ferr = read_form(fields, s, sel_start and (sel_end - sel_start), tempo, num, denom)
   if not form then return fail(r, ferr) end
-  local timing, variations = form.timing, form.variations
 
-  local req = request.generate({
-    id = settings.next_id(r),
-    prompt = fields[1],
-    model = fields[3],
-    variations = variations,
-    stems = s.stems == 1,
-    timing = timing,
-    out_dir = ctx.out_dir,
-    position_s = position,
-    track = "new",
-  })
+  local req = request.generate(request_keys(r, ctx, fields, form, { position_s = position, track = "new" }))
   local ok, file = M.submit(r, s, req)
   if ok then settings.set(r, "last_prompt", req.prompt, true) end
   return ok, file
@@ -199,25 +201,17 @@ function M.continue_item(r)
 
   local form, ferr = read_form(fields, s, nil, tempo, num, denom)
   if not form then return fail(r, ferr) end
-  local timing, duration_s, variations = form.timing, form.duration_s, form.variations
 
   local track = r.GetMediaItem_Track(item)
   local guid = project.track_guid(r, track)
-  local free = project.is_free(r, track, position, position + duration_s, item)
-  local req = request.continuation({
-    id = settings.next_id(r),
-    prompt = fields[1],
-    model = fields[3],
-    variations = variations,
-    stems = s.stems == 1,
-    timing = timing,
-    out_dir = ctx.out_dir,
+  local free = project.is_free(r, track, position, position + form.duration_s, item)
+  local req = request.continuation(request_keys(r, ctx, fields, form, {
     position_s = position,
     track = free and guid or ("new-below:" .. guid),
     audio_path = region.audio_path,
     start_s = region.start_s,
     end_s = region.end_s,
-  })
+  }))
   return M.submit(r, s, req)
 end
 
@@ -248,29 +242,21 @@ function M.melody(r)
 
   local form, ferr = read_form(fields, s, item_len, tempo, num, denom)
   if not form then return fail(r, ferr) end
-  local timing, variations = form.timing, form.variations
 
   -- beats are counted in the bpm the request carries (see musicgen_request.timing_for_bars)
   local bpm = request.bpm_for(tempo, denom)
   if bpm < request.MIN_BPM or bpm > request.MAX_BPM then bpm = tempo end
-  if timing.bpm then bpm = timing.bpm end
+  if form.timing.bpm then bpm = form.timing.bpm end
   local notes = request.notes_to_beats(project.midi_notes(r, take), item_pos, item_pos + item_len, bpm)
   if #notes == 0 then return fail(r, "The selected MIDI item has no (unmuted) notes.") end
 
   local track = r.GetMediaItem_Track(item)
-  local req = request.melody({
-    id = settings.next_id(r),
-    prompt = fields[1],
-    model = fields[3],
-    variations = variations,
-    stems = s.stems == 1,
-    timing = timing,
-    out_dir = ctx.out_dir,
+  local req = request.melody(request_keys(r, ctx, fields, form, {
     position_s = item_pos,
     track = "new-below:" .. project.track_guid(r, track),
     notes = notes,
     bpm = bpm,
-  })
+  }))
   return M.submit(r, s, req)
 end
 

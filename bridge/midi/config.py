@@ -105,10 +105,7 @@ class MidiConfig:
         Raises :class:`MidiConfigError` with a one-line message.
         """
         table = dict(table or {})
-        unknown = sorted(set(table) - _MIDI_KEYS)
-        if unknown:
-            raise MidiConfigError(f"midi: unknown key {unknown[0]!r} "
-                                  f"(known: {', '.join(sorted(_MIDI_KEYS))})")
+        _only_known(table, _MIDI_KEYS, "midi")
         cfg = cls()
         cfg.enabled = _bool(table, "enabled", True, "midi")
         cfg.in_name = _port_name(table.get("in", DEFAULT_IN_NAME), "midi.in")
@@ -247,14 +244,18 @@ def _one_kind(spec: Mapping[str, Any], where: str) -> tuple[str, int]:
     return kind, number
 
 
+def _only_known(table: Mapping, known: Collection[str], where: str) -> None:
+    """Refuse the first (sorted) key of ``table`` that is not in ``known``, naming the known ones."""
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise MidiConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
 def _trigger(spec: Any, index: int, presets: Collection[str] | None) -> Trigger:
     where = f"midi.triggers[{index}]"
     if not isinstance(spec, Mapping):
         raise MidiConfigError(f"{where}: must be a table")
-    unknown = sorted(set(spec) - _TRIGGER_KEYS)
-    if unknown:
-        raise MidiConfigError(f"{where}: unknown key {unknown[0]!r} "
-                              f"(known: {', '.join(sorted(_TRIGGER_KEYS))})")
+    _only_known(spec, _TRIGGER_KEYS, where)
     kind, number = _one_kind(spec, where)
     channel = _channel(spec, "channel", where)
     action = spec.get("action")
@@ -275,10 +276,7 @@ def _trigger(spec: Any, index: int, presets: Collection[str] | None) -> Trigger:
 def _feedback(spec: Any, where: str) -> FeedbackMessage:
     if not isinstance(spec, Mapping):
         raise MidiConfigError(f"{where}: must be a table like {{note = 36, velocity = 127}}")
-    unknown = sorted(set(spec) - _FEEDBACK_KEYS)
-    if unknown:
-        raise MidiConfigError(f"{where}: unknown key {unknown[0]!r} "
-                              f"(known: {', '.join(sorted(_FEEDBACK_KEYS))})")
+    _only_known(spec, _FEEDBACK_KEYS, where)
     kind, number = _one_kind(spec, where)
     if kind == "note" and "value" in spec:
         raise MidiConfigError(f"{where}: a note takes velocity, not value")

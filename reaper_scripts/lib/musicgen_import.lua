@@ -96,13 +96,17 @@ function M.track_name(result)
   return M.shorten(M.label(result), M.TRACK_NAME_MAX)
 end
 
-function M.take_names(result, n)
-  local base = M.shorten(M.label(result), M.TAKE_NAME_MAX)
+--- n take names from base: the base alone, or "<base> (v1)".."<base> (vn)" for variations.
+local function numbered(base, n)
   local names = {}
   for i = 1, n do
     names[i] = n > 1 and string.format("%s (v%d)", base, i) or base
   end
   return names
+end
+
+function M.take_names(result, n)
+  return numbered(M.shorten(M.label(result), M.TAKE_NAME_MAX), n)
 end
 
 --- The item notes: prompt, seed, id, model, source region for continuations, clip files.
@@ -173,12 +177,7 @@ end
 
 --- Take names of one stem: "<prompt> – drums" ("... (v2)" for variations).
 function M.stem_take_names(result, stem, n)
-  local base = M.shorten(M.label(result), M.TAKE_NAME_MAX) .. M.STEM_SEP .. stem
-  local names = {}
-  for i = 1, n do
-    names[i] = n > 1 and string.format("%s (v%d)", base, i) or base
-  end
-  return names
+  return numbered(M.shorten(M.label(result), M.TAKE_NAME_MAX) .. M.STEM_SEP .. stem, n)
 end
 
 --- Decide what a decoded result means. Pure: no REAPER calls.

@@ -7,18 +7,15 @@ non-zero exit code, never a stack trace.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
+from pathlib import Path
 
 from . import __version__
+from .errors import CliError, RequestError
 
 EXIT_USAGE = 2
 EXIT_FAIL = 1
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as one line."""
 
 
 def _add_engine_flags(p: argparse.ArgumentParser) -> None:
@@ -103,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "make-test-model":
             return cmd_make_test_model(args)
         if args.command == "serve":
-            from .daemon import serve_main
+            from .serve import serve_main
 
             return serve_main(args)
         if args.command == "paths":
@@ -133,7 +130,7 @@ def cmd_make_test_model(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .request import RequestError, parse_request
+    from .admission import Admission
 
     params: dict = {"prompt": args.prompt or ""}
     for key, attr in [("duration", "duration"), ("seed", "seed"), ("top_k", "top_k"), ("top_p", "top_p"),
@@ -156,20 +153,16 @@ def cmd_generate(args) -> int:
         params["audio_path"] = args.continue_path
     elif args.start is not None or args.end is not None or args.keep_prompt:
         raise CliError("--start, --end and --keep-prompt need --continue FILE")
-    try:
-        req = parse_request(params, action=action, req_id="cli")
+    if args.stems_model and not args.stems:
+        raise CliError("--stems-model needs --stems")
+    try:  # the daemon's admission, with the command line's folder; model checks once it is loaded
+        req, out_dir = Admission(output_dir=Path(args.out)).admit(params, action=action, req_id="cli")
     except RequestError as exc:
         raise CliError(exc.message) from None
-    if req.melody and not os.path.exists(req.melody):
-        raise CliError(f"melody file not found: {req.melody}")
-    if args.stems_model and not req.stems:
-        raise CliError("--stems-model needs --stems")
     stems_model = None
     if req.stems:
-        from .stems import MISSING_EXTRA, check_stem_model, demucs_available
+        from .stems import check_stem_model
 
-        if not demucs_available():
-            raise CliError(MISSING_EXTRA)
         try:
             stems_model = check_stem_model(args.stems_model)
         except ValueError as exc:
@@ -181,17 +174,12 @@ def cmd_generate(args) -> int:
         from .stems import StemSeparator
 
         separator = StemSeparator(stems_model, device=engine.loaded.device)
-    from .clips import ensure_out_dir
     from .render import prepare_inputs, render
 
     try:
-        cond = prepare_inputs(engine, req)
+        cond = prepare_inputs(engine, req)  # also checks the model takes a melody, if there is one
     except RequestError as exc:
         raise CliError(exc.message) from None
-    try:
-        out_dir = ensure_out_dir(args.out)
-    except OSError as exc:
-        raise CliError(str(exc)) from None
     bar = None if args.quiet else _ProgressBar(sys.stderr)
     if bar is not None and req.stems:
         from .render import STEMS_GENERATION_SHARE

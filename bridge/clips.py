@@ -19,6 +19,8 @@ import numpy as np
 
 from .audio import FORMATS, write_audio
 
+#: Previews (``preview 1``) live in this subfolder of the output folder while a job runs.
+PREVIEW_DIR = "previews"
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                      *(f"lpt{i}" for i in range(1, 10))}
 PARTIAL_SUFFIX = ".partial"
@@ -151,6 +153,28 @@ def update_sidecar(clip: Path, fields: dict) -> None:
         return
     meta.update(fields)
     write_json_atomic(side, meta)
+
+
+def preview_path(out_dir: str | os.PathLike, job_id: str) -> Path:
+    """``<out_dir>/previews/<id>.wav``: the audio of a running job so far (docs/protocol.md)."""
+    return Path(out_dir) / PREVIEW_DIR / f"{job_id}.wav"
+
+
+def write_preview(out_dir: str | os.PathLike, job_id: str, audio: np.ndarray, sr: int) -> Path:
+    """Rewrite the preview of ``job_id`` atomically (always a complete file); ``audio``: (channels, samples)."""
+    path = preview_path(out_dir, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    write_audio(tmp, audio, sr, "wav")
+    os.replace(tmp, path)
+    return path
+
+
+def remove_preview(out_dir: str | os.PathLike, job_id: str) -> None:
+    try:
+        preview_path(out_dir, job_id).unlink()
+    except OSError:
+        pass
 
 
 def remove_clip(path: Path) -> None:

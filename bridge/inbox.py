@@ -13,7 +13,10 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+from .errors import BAD_REQUEST, RequestError
+from .request import ACTIONS
 
 log = logging.getLogger("bridge.inbox")
 
@@ -104,3 +107,17 @@ class Inbox:
                 path.unlink()
             except OSError:
                 pass
+
+
+def request_from_file(data: dict) -> tuple[str, dict[str, Any]]:
+    """``(action, keys)`` of a request file's JSON object (``id`` and ``action`` taken out; ``daw``
+    defaults to ``reaper``). Raises ``bad_request`` for a file that could not be read as JSON."""
+    if "__invalid__" in data:
+        raise RequestError(BAD_REQUEST, f"request file is not valid JSON: {data['__invalid__']}")
+    params = dict(data)
+    action = params.pop("action", "generate")
+    params.pop("id", None)
+    params.setdefault("daw", "reaper")
+    if action not in ACTIONS:
+        raise RequestError(BAD_REQUEST, f"action must be generate or continue, got {action!r}")
+    return action, params

@@ -19,8 +19,14 @@ from pathlib import Path
 
 from .request import GenerationRequest
 
-ACTIVE_STATES = ("queued", "running")
-FINAL_STATES = ("done", "error", "cancelled")
+# A job's states, in the order it passes them (the journal's ``state`` column).
+QUEUED = "queued"
+RUNNING = "running"
+DONE = "done"
+ERROR = "error"
+CANCELLED = "cancelled"
+ACTIVE_STATES = (QUEUED, RUNNING)
+FINAL_STATES = (DONE, ERROR, CANCELLED)
 
 
 @dataclass
@@ -33,7 +39,7 @@ class Job:
     reply_port: int | None = None
     out_dir: str = ""
     created: float = field(default_factory=time.time)
-    state: str = "queued"
+    state: str = QUEUED
     result: dict = field(default_factory=dict)
     delivered: bool = False
     cancel_requested: bool = False

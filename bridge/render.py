@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .admission import check_melody_model, check_model, draw_seed
 from .audio import AudioError, fit_channels, make_loop, normalize, read_audio, resample
 from .clips import clip_basename, ensure_out_dir, remove_clip, update_sidecar, write_clip
 from .engine.generation import Conditioning, Engine, Sampling
 from .melody import MelodyError, chroma_from_file, chroma_from_notes, notes_from_beats
-from .request import GenerationRequest, RequestError
+from .errors import BAD_AUDIO, BAD_MELODY, RequestError
+from .request import GenerationRequest
 
 #: Audio generated past the loop end, crossfaded into the loop start.
 LOOP_TAIL_S = 0.05
@@ -40,11 +41,6 @@ class RenderResult:
     stems: list[dict[str, Path]] = field(default_factory=list)
 
 
-def draw_seed() -> int:
-    """A fresh random seed (recorded, so any clip can be made again)."""
-    return random.SystemRandom().randrange(0, 2**31 - 1)
-
-
 def prepare_inputs(engine: Engine, req: GenerationRequest, *, clock_bpm: float | None = None
                    ) -> Conditioning:
     """Read and check every input file of a request; returns the conditioning.
@@ -54,28 +50,26 @@ def prepare_inputs(engine: Engine, req: GenerationRequest, *, clock_bpm: float |
     """
     cond = Conditioning(prompt=req.prompt)
     if req.melody or req.melody_notes:
-        if not engine.loaded.is_melody:
-            raise RequestError("bad_melody", f"model {engine.loaded.spec!r} takes no melody; "
-                               "start the daemon with a melody model (e.g. --model melody)")
+        check_melody_model(engine.loaded, req)
         try:
             if req.melody:
                 cond.chroma = chroma_from_file(req.melody)
             else:
                 if isinstance(req.melody_notes, str):
-                    raise RequestError("bad_melody", f"no notes were sent under id {req.melody_notes!r}")
+                    raise RequestError(BAD_MELODY, f"no notes were sent under id {req.melody_notes!r}")
                 bpm = req.bpm or clock_bpm or DEFAULT_NOTES_BPM
                 cond.chroma = chroma_from_notes(notes_from_beats(req.melody_notes, bpm))
         except MelodyError as exc:
-            raise RequestError("bad_melody", str(exc)) from None
+            raise RequestError(BAD_MELODY, str(exc)) from None
     if req.action == "continue":
         try:
             audio, sr = read_audio(req.audio_path, start_s=req.start_s, end_s=req.end_s)
         except AudioError as exc:
-            raise RequestError("bad_audio", str(exc)) from None
+            raise RequestError(BAD_AUDIO, str(exc)) from None
         prompt_audio = fit_channels(resample(audio, sr, engine.sr), engine.channels)
         hop = engine.sr // engine.loaded.frame_rate
         if prompt_audio.shape[1] < hop:
-            raise RequestError("bad_audio", "the region to continue is too short (under 20 ms)")
+            raise RequestError(BAD_AUDIO, "the region to continue is too short (under 20 ms)")
         cond.prompt_audio = prompt_audio
     return cond
 
@@ -98,8 +92,7 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
     Progress then runs 0..0.8 for generation and 0.8..1 for separation; the hook may cancel both.
     """
     t0 = time.perf_counter()
-    if req.model and not engine.loaded.is_named(req.model):
-        raise RequestError("unknown_model", f"model {req.model!r} is not loaded (the daemon runs {engine.loaded.spec!r})")
+    check_model(engine.loaded, req)  # a job journaled by a daemon that ran another model
     if cond is None:
         cond = prepare_inputs(engine, req, clock_bpm=clock_bpm)
     folder = ensure_out_dir(out_dir)

@@ -13,22 +13,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .audio import FORMATS, NORMALIZATIONS
+from .errors import BAD_AUDIO, BAD_REQUEST, UNKNOWN_PRESET, RequestError
+from .limits import MAX_DURATION_S, MAX_VARIATIONS
 
-MAX_DURATION_S = 300.0
 MAX_PROMPT_CHARS = 2000
-MAX_VARIATIONS = 8
+#: Most melody notes one request (or one id of /musicgen/notes) may carry.
+MAX_NOTES = 10000
 ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DAWS = ("ableton", "reaper", "none")
 ACTIONS = ("generate", "continue")
-
-
-class RequestError(ValueError):
-    """A request that cannot be served: ``code`` (see docs/protocol.md) and a one-line message."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -97,20 +90,20 @@ def _num(name, lo=None, hi=None, lo_open=False, integer=False):
             try:
                 v = float(v.strip())
             except ValueError:
-                raise RequestError("bad_request", f"{name} must be a number, got {v!r}") from None
+                raise RequestError(BAD_REQUEST, f"{name} must be a number, got {v!r}") from None
         if not isinstance(v, (int, float)):
-            raise RequestError("bad_request", f"{name} must be a number, got {type(v).__name__}")
+            raise RequestError(BAD_REQUEST, f"{name} must be a number, got {type(v).__name__}")
         v = float(v)
         if not math.isfinite(v):
-            raise RequestError("bad_request", f"{name} must be a finite number, got {v}")
+            raise RequestError(BAD_REQUEST, f"{name} must be a finite number, got {v}")
         if integer:
             if v != int(v):
-                raise RequestError("bad_request", f"{name} must be a whole number, got {v:g}")
+                raise RequestError(BAD_REQUEST, f"{name} must be a whole number, got {v:g}")
             v = int(v)
         if lo is not None and (v < lo or (lo_open and v <= lo)):
-            raise RequestError("bad_request", f"{name} must be {'>' if lo_open else '>='} {lo:g}, got {v:g}")
+            raise RequestError(BAD_REQUEST, f"{name} must be {'>' if lo_open else '>='} {lo:g}, got {v:g}")
         if hi is not None and v > hi:
-            raise RequestError("bad_request", f"{name} must be <= {hi:g}, got {v:g}")
+            raise RequestError(BAD_REQUEST, f"{name} must be <= {hi:g}, got {v:g}")
         return v
     return conv
 
@@ -120,15 +113,15 @@ def _str(name, maxlen=4096, choices=None):
         if isinstance(v, (int, float)) and not isinstance(v, bool) and choices is None:
             v = str(int(v)) if float(v).is_integer() else str(v)
         if not isinstance(v, str):
-            raise RequestError("bad_request", f"{name} must be a string")
+            raise RequestError(BAD_REQUEST, f"{name} must be a string")
         if "\x00" in v:
-            raise RequestError("bad_request", f"{name} must not contain NUL characters")
+            raise RequestError(BAD_REQUEST, f"{name} must not contain NUL characters")
         if len(v) > maxlen:
-            raise RequestError("bad_request", f"{name} is too long ({len(v)} characters, at most {maxlen})")
+            raise RequestError(BAD_REQUEST, f"{name} is too long ({len(v)} characters, at most {maxlen})")
         if choices is not None:
             v = v.strip().lower()
             if v not in choices:
-                raise RequestError("bad_request", f"{name} must be one of {', '.join(choices)}, got {v!r}")
+                raise RequestError(BAD_REQUEST, f"{name} must be one of {', '.join(choices)}, got {v!r}")
         return v
     return conv
 
@@ -141,24 +134,26 @@ def _bool(name):
             return bool(v)
         if isinstance(v, str) and v.strip().lower() in ("0", "1", "true", "false", "yes", "no", "on", "off"):
             return v.strip().lower() in ("1", "true", "yes", "on")
-        raise RequestError("bad_request", f"{name} must be 0 or 1, got {v!r}")
+        raise RequestError(BAD_REQUEST, f"{name} must be 0 or 1, got {v!r}")
     return conv
+
+
+def parse_note(note) -> tuple[int, float, float, int]:
+    """One melody note ``[pitch, start_beats, length_beats, velocity]``, checked (raises ``bad_request``)."""
+    if not isinstance(note, (list, tuple)) or len(note) != 4:
+        raise RequestError(BAD_REQUEST, "each melody note must be [pitch, start_beats, length_beats, velocity]")
+    return (_num("note pitch", 0, 127, integer=True)(note[0]), _num("note start", 0, 100000)(note[1]),
+            _num("note length", 0, 100000)(note[2]), _num("note velocity", 0, 127, integer=True)(note[3]))
 
 
 def _notes(v):
     if isinstance(v, str):
         return _str("melody_notes", 64)(v)
     if not isinstance(v, (list, tuple)) or not v:
-        raise RequestError("bad_request", "melody_notes must be an id or a list of [pitch, start_beats, length_beats, velocity]")
-    if len(v) > 10000:
-        raise RequestError("bad_request", "melody_notes holds more than 10000 notes")
-    out = []
-    for n in v:
-        if not isinstance(n, (list, tuple)) or len(n) != 4:
-            raise RequestError("bad_request", "each melody note must be [pitch, start_beats, length_beats, velocity]")
-        out.append((_num("note pitch", 0, 127, integer=True)(n[0]), _num("note start", 0, 100000)(n[1]),
-                    _num("note length", 0, 100000)(n[2]), _num("note velocity", 0, 127, integer=True)(n[3])))
-    return out
+        raise RequestError(BAD_REQUEST, "melody_notes must be an id or a list of [pitch, start_beats, length_beats, velocity]")
+    if len(v) > MAX_NOTES:
+        raise RequestError(BAD_REQUEST, f"melody_notes holds more than {MAX_NOTES} notes")
+    return [parse_note(n) for n in v]
 
 
 _KEYS = {
@@ -199,43 +194,59 @@ TRANSPORT_KEYS = ("token", "id", "action")
 KNOWN_KEYS = tuple(_KEYS) + TRANSPORT_KEYS
 
 
-def parse_request(params: dict[str, Any], *, action: str = "generate", req_id: str | None = None,
-                  presets: dict[str, dict] | None = None) -> GenerationRequest:
-    """Validate loose ``params`` into a :class:`GenerationRequest` (raises :class:`RequestError`)."""
-    req_id = req_id if req_id is not None else params.get("id")
-    if not isinstance(req_id, str) or not ID_RE.match(req_id):
-        raise RequestError("bad_request", "id must be 1-64 characters of A-Z a-z 0-9 . _ -")
-    if action not in ACTIONS:
-        raise RequestError("bad_request", f"action must be generate or continue, got {action!r}")
-    params = dict(params)
+def merge_presets(params: dict[str, Any], presets: dict[str, dict] | None = None,
+                  defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``defaults``, then the named ``preset``'s keys, then ``params`` (each wins over the one before).
+
+    The ``preset`` key stays in the result. Raises ``unknown_preset`` for a name not in ``presets``.
+    """
+    merged = dict(defaults or {})
     preset = params.get("preset")
     if preset is not None:
         if not isinstance(preset, str) or preset not in (presets or {}):
-            raise RequestError("unknown_preset", f"unknown preset {preset!r}"
-                               + (f"; known: {', '.join(sorted(presets))}" if presets else "; none configured"))
-        params = {**presets[preset], **params}
+            known = ", ".join(sorted(presets or {})) or "none configured"
+            raise RequestError(UNKNOWN_PRESET, f"unknown preset {preset!r} (known: {known})")
+        merged.update(presets[preset])
+    merged.update(params)
+    return merged
+
+
+def parse_request(params: dict[str, Any], *, action: str = "generate", req_id: str | None = None,
+                  presets: dict[str, dict] | None = None, defaults: dict[str, Any] | None = None
+                  ) -> GenerationRequest:
+    """Validate loose ``params`` into a :class:`GenerationRequest` (raises :class:`RequestError`).
+
+    ``defaults`` and the preset named by a ``preset`` key are merged under ``params`` first
+    (:func:`merge_presets`).
+    """
+    req_id = req_id if req_id is not None else params.get("id")
+    if not isinstance(req_id, str) or not ID_RE.match(req_id):
+        raise RequestError(BAD_REQUEST, "id must be 1-64 characters of A-Z a-z 0-9 . _ -")
+    if action not in ACTIONS:
+        raise RequestError(BAD_REQUEST, f"action must be generate or continue, got {action!r}")
+    params = merge_presets(params, presets, defaults)
     req = GenerationRequest(id=req_id, action=action)
     for key, value in params.items():
         if key in TRANSPORT_KEYS:
             continue
         if key not in _KEYS:
-            raise RequestError("bad_request", f"unknown key {key!r}")
+            raise RequestError(BAD_REQUEST, f"unknown key {key!r}")
         field_name, conv = _KEYS[key]
         setattr(req, field_name, conv(value))
     req.prompt = req.prompt.strip()
     if (req.bpm is None) != (req.bars is None) and req.bars is not None:
-        raise RequestError("bad_request", "bars needs bpm (the tempo) to give a length")
+        raise RequestError(BAD_REQUEST, "bars needs bpm (the tempo) to give a length")
     if not 0 < req.length_s() <= MAX_DURATION_S:
-        raise RequestError("bad_request", f"length must be in (0, {MAX_DURATION_S:g}] seconds, got {req.length_s():g}")
+        raise RequestError(BAD_REQUEST, f"length must be in (0, {MAX_DURATION_S:g}] seconds, got {req.length_s():g}")
     if action == "continue":
         if not req.audio_path:
-            raise RequestError("bad_request", "continue needs audio_path (the audio file to continue)")
+            raise RequestError(BAD_REQUEST, "continue needs audio_path (the audio file to continue)")
         if req.end_s is not None and req.start_s >= req.end_s:
-            raise RequestError("bad_audio", f"start ({req.start_s:g} s) must be before end ({req.end_s:g} s)")
+            raise RequestError(BAD_AUDIO, f"start ({req.start_s:g} s) must be before end ({req.end_s:g} s)")
     elif req.audio_path:
-        raise RequestError("bad_request", "audio_path is only for continue")
+        raise RequestError(BAD_REQUEST, "audio_path is only for continue")
     if req.melody and req.melody_notes:
-        raise RequestError("bad_request", "give either melody (a file) or melody_notes, not both")
+        raise RequestError(BAD_REQUEST, "give either melody (a file) or melody_notes, not both")
     if not req.prompt and not (req.melody or req.melody_notes or action == "continue"):
-        raise RequestError("bad_request", "prompt is empty (a prompt is needed unless there is a melody or audio to continue)")
+        raise RequestError(BAD_REQUEST, "prompt is empty (a prompt is needed unless there is a melody or audio to continue)")
     return req

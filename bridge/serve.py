@@ -1,0 +1,144 @@
+"""``musicgen-bridge serve``: read the config, load the model, run the daemon until Ctrl-C or SIGTERM.
+
+Also what only the serving process needs: the state-dir lock (two daemons never share a journal),
+the ``announce`` targets and the MIDI side's factory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from . import __version__
+from .clips import clean_partials
+from .config import ConfigError, ServeConfig, build_serve_config, load_config_file
+from .daemon import Daemon
+from .errors import CliError
+
+log = logging.getLogger("bridge.serve")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (then the daemon may run without a token)."""
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _lock_state_dir(state_dir: Path):
+    """Hold an exclusive lock on the state dir so two daemons never share a journal."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(state_dir / "daemon.lock", "a+")
+    try:
+        import fcntl
+
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # Windows: msvcrt
+        import msvcrt
+
+        try:
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            raise RuntimeError(f"another daemon is using the state dir {state_dir}") from None
+    except OSError:
+        raise RuntimeError(f"another daemon is using the state dir {state_dir}") from None
+    return fh
+
+
+def serve_main(args) -> int:
+    """Entry point of `musicgen-bridge serve` (args from argparse)."""
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not args.verbose:
+        logging.getLogger("bridge.midi").setLevel(logging.INFO)
+    try:
+        file_data = load_config_file(args.config) if args.config else {}
+        announce_raw = file_data.pop("announce", [])
+        flags = {"model": args.model, "device": args.device, "dtype": args.dtype, "decoder": args.decoder,
+                 "host": args.host, "osc_port": args.osc_port, "output_dir": args.output_dir,
+                 "state_dir": args.state_dir, "inbox_dir": args.inbox_dir, "token": args.token,
+                 "queue_size": args.queue_size, "verbose": args.verbose or None,
+                 "stems_model": getattr(args, "stems_model", None)}
+        cfg = build_serve_config(flags, file_data)
+        announce = _parse_targets(announce_raw)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    if not is_loopback(cfg.host) and not cfg.token:
+        raise CliError(f"refusing to listen on {cfg.host} without --token: anyone on the network could "
+                       "generate and write files; set --token SECRET (and send `token SECRET` with every request)")
+    midi_factory = _midi_factory(cfg, args)
+    try:
+        lock = _lock_state_dir(cfg.state_dir)
+    except (RuntimeError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    from .engine import build_engine
+    from .engine.loading import ModelLoadError
+
+    try:
+        engine = build_engine(cfg.model, device=cfg.device, dtype=cfg.dtype, decoder=cfg.decoder)
+    except (ModelLoadError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    daemon = Daemon(cfg, engine, midi_factory=midi_factory)
+    daemon.announce = announce
+    for folder in {cfg.output_dir}:
+        if folder.is_dir():
+            clean_partials(folder)
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        daemon.start()
+    except OSError as exc:
+        raise CliError(str(exc)) from None
+    print(f"musicgen-bridge {__version__} ready: model {engine.loaded.spec} on {engine.loaded.device}, "
+          f"OSC {daemon.osc.address[0]}:{daemon.osc.address[1]}", file=sys.stderr, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        daemon.stop()
+        lock.close()
+    log.info("stopped")
+    return 0
+
+
+def _parse_targets(raw) -> list[tuple[str, int]]:
+    """The config's ``announce`` list (``"host:port"`` strings) as addresses."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise ConfigError("announce must be a list of \"host:port\" strings")
+    out = []
+    for item in raw:
+        try:
+            host, port = str(item).rsplit(":", 1)
+            out.append((host, int(port)))
+        except ValueError:
+            raise ConfigError(f"announce entry {item!r} must be \"host:port\"") from None
+    return out
+
+
+def _midi_factory(cfg: ServeConfig, args):
+    """A function building the MIDI side, or None when MIDI is not asked for."""
+    overrides = {"in_name": getattr(args, "midi_in", None), "connect": getattr(args, "midi_connect", None),
+                 "out_name": getattr(args, "midi_out", None), "api": getattr(args, "midi_api", None)}
+    if not cfg.midi and not any(v is not None for v in overrides.values()):
+        return None
+    from .midi import MidiConfig, MidiConfigError, MidiSide
+
+    try:
+        midi_cfg = MidiConfig.from_dict(cfg.midi, cli_overrides=overrides, presets=list(cfg.presets))
+    except MidiConfigError as exc:
+        raise CliError(str(exc)) from None
+    return lambda on_action: MidiSide(midi_cfg, on_action=on_action, log=logging.getLogger("bridge.midi"))

@@ -179,6 +179,10 @@ class Admission:
         self.roots = list(roots or [])
         self.notes = NoteStore()
 
+    def may_write(self, folder: str | os.PathLike) -> bool:
+        """Whether requests may have files written to ``folder`` (under ``roots``, when there are any)."""
+        return not self.roots or under_roots(folder, self.roots)
+
     def admit(self, params: dict[str, Any], *, action: str, req_id: str, lm=None) -> tuple[GenerationRequest, Path]:
         """Check a request; returns it (paths absolute, seed drawn) and its output folder."""
         req = parse_request(params, action=action, req_id=req_id, presets=self.presets, defaults=self.defaults)

@@ -6,6 +6,7 @@ rate ``sr`` in Hz explicitly. Nothing here knows about models, jobs or DAWs.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -215,8 +216,12 @@ def make_loop(audio: np.ndarray, sr: int, length_samples: int, crossfade_s: floa
     return out
 
 
-def write_audio(path: str | os.PathLike, audio: np.ndarray, sr: int, fmt: str = "wav") -> None:
-    """Write ``(channels, samples)`` float audio to ``path`` (not atomic; see ``bridge.clips``)."""
+def encode_audio(audio: np.ndarray, sr: int, fmt: str = "wav") -> bytes:
+    """``(channels, samples)`` float audio as the bytes of a file in ``fmt`` (see :data:`FORMATS`).
+
+    Encoded in memory, so that a full disk shows up as a plain ``OSError`` when the bytes are
+    written, not inside libsndfile's write callback (where soundfile hides it).
+    """
     import soundfile as sf
 
     if fmt not in FORMATS:
@@ -225,10 +230,18 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sr: int, fmt: str = 
     data = audio.T
     if subtype != "FLOAT":
         data = np.clip(data, -1.0, 1.0)
-    with open(path, "wb") as fh:
-        sf.write(fh, data, sr, format=major, subtype=subtype)
-        fh.flush()
-        os.fsync(fh.fileno())
+    buf = io.BytesIO()
+    sf.write(buf, data, sr, format=major, subtype=subtype)
+    return buf.getvalue()
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sr: int, fmt: str = "wav") -> None:
+    """Write ``(channels, samples)`` float audio to ``path`` (not atomic; see ``bridge.clips``).
+
+    A failed write (e.g. no space left) raises ``OSError`` and leaves no file."""
+    from .fsops import write_bytes_durably
+
+    write_bytes_durably(Path(path), encode_audio(audio, sr, fmt))
 
 
 def _db_to_lin(db: float) -> float:

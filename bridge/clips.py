@@ -1,9 +1,12 @@
 """Writing finished clips where a DAW looks: safe names, atomic writes, JSON sidecars.
 
-A clip is written as ``.<name>.partial`` in its final folder and then linked/renamed to its
-final name, which is chosen so that it never replaces an existing file. A DAW scanning the folder
-therefore sees either nothing or a complete file. The sidecar ``<clip>.json`` is written the same
-way, just before the clip (DAWs ignore .json files).
+A clip is encoded in memory, written as ``.<name>.<pid>.partial`` in its final folder and then
+hard-linked to its final name, which is chosen so that it never replaces an existing file. A DAW
+scanning the folder therefore sees either nothing or a complete file. Its sidecar ``<clip>.json``
+(DAWs ignore .json files) is published right after the clip, from a hidden claim file
+``.<clip>.json.claim`` written before the clip: when the daemon is killed between the two, the
+re-run of the job finds its claim and finishes the sidecar instead of writing a second copy. A
+write that fails (a full disk, a file in use) removes every file it made.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import FORMATS, write_audio
+from . import fsops
+from .audio import FORMATS, encode_audio, write_audio
 
 #: Previews (``preview 1``) live in this subfolder of the output folder while a job runs.
 PREVIEW_DIR = "previews"
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                      *(f"lpt{i}" for i in range(1, 10))}
 PARTIAL_SUFFIX = ".partial"
+#: A clip's sidecar-to-be while the clip is published (see the module docstring).
+CLAIM_SUFFIX = ".claim"
 
 
 def slugify(text: str, max_len: int = 48) -> str:
@@ -63,69 +69,108 @@ def ensure_out_dir(out_dir: str | os.PathLike) -> Path:
 def write_json_atomic(path: Path, data: dict) -> Path:
     """Write JSON via a temporary file in the same folder, then rename it over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
-    _write_json(tmp, data)
-    os.replace(tmp, path)
+    try:
+        _write_json(tmp, data)
+        fsops.replace(tmp, path)
+    finally:
+        fsops.unlink_quietly(tmp)
     return path
 
 
 def write_clip(out_dir: Path, base: str, audio: np.ndarray, sr: int, fmt: str, sidecar: dict,
                owner: tuple[str, int] | None = None) -> Path:
-    """Write one clip and its sidecar atomically; returns the clip's final path.
+    """Write one clip and then its sidecar, each atomically; returns the clip's final path.
 
-    The sidecar ``<clip>.json`` is published first, then the clip. ``owner`` = (job id, variation)
-    makes the write idempotent across a crash: when a sidecar of the same owner already holds the
-    name (the daemon was killed after writing), that name is reused instead of making a second
-    copy. An existing file of anyone else is never replaced: ``-2``, ``-3``, ... are appended.
+    ``owner`` = (job id, variation) makes the write idempotent across a crash: when the sidecar
+    or the claim of the same owner already holds the name (the daemon was killed while or after
+    writing), that name is reused and finished instead of making a second copy. An existing file
+    of anyone else is never replaced: ``-2``, ``-3``, ... are appended. Raises ``OSError`` (e.g.
+    no space left) with no file of this clip left behind.
     """
     ext = FORMATS[fmt][2]
-    tag = f"{os.getpid()}{PARTIAL_SUFFIX}"
+    data = encode_audio(audio, sr, fmt)
     n = 1
     while True:
         name = base if n == 1 else f"{base}-{n}"
         clip = out_dir / f"{name}.{ext}"
         side = out_dir / f"{name}.{ext}.json"
-        if side.exists() or clip.exists():
-            if owner is not None and _owned_by(side, owner):
-                if not clip.exists():
-                    _publish_audio(out_dir / f".{name}.{ext}.{tag}", clip, audio, sr, fmt)
+        claim = _claim_path(side)
+        meta = dict(sidecar, file=clip.name)
+        if owner is not None:
+            meta["owner"] = {"id": owner[0], "variation": owner[1]}
+        if clip.exists() or side.exists():
+            if owner is not None and (_owned_by(side, owner) or _owned_by(claim, owner)):
+                _finish(clip, side, claim, data)  # the same job, run again after a crash
                 return clip
             n += 1
             continue
-        meta = dict(sidecar)
-        meta["file"] = clip.name
-        if owner is not None:
-            meta["owner"] = {"id": owner[0], "variation": owner[1]}
-        tmp_side = out_dir / f".{name}.{ext}.json.{tag}"
-        _write_json(tmp_side, meta)
-        try:
-            os.link(tmp_side, side)
-        except FileExistsError:
-            tmp_side.unlink(missing_ok=True)
-            n += 1
+        if not _write_claim(claim, meta, owner):
+            n += 1  # another writer is publishing this name right now
             continue
-        except OSError:
-            if side.exists():
-                tmp_side.unlink(missing_ok=True)
-                n += 1
-                continue
-            os.replace(tmp_side, side)
-        else:
-            tmp_side.unlink(missing_ok=True)
-        _publish_audio(out_dir / f".{name}.{ext}.{tag}", clip, audio, sr, fmt)
-        return clip
+        published = False
+        try:
+            published = _link_new(clip, data)
+            if published:
+                fsops.replace(claim, side)
+        except BaseException:
+            if published:
+                fsops.unlink_quietly(clip)
+            raise
+        finally:
+            fsops.unlink_quietly(claim)
+        if published:
+            return clip
+        n += 1
 
 
-def _publish_audio(tmp: Path, final: Path, audio: np.ndarray, sr: int, fmt: str) -> None:
+def _claim_path(side: Path) -> Path:
+    return side.with_name(f".{side.name}{CLAIM_SUFFIX}")
+
+
+def _write_claim(claim: Path, meta: dict, owner) -> bool:
+    """Create the claim (the sidecar-to-be); False when another writer's claim holds the name."""
     try:
-        write_audio(tmp, audio, sr, fmt)
+        fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        if owner is None or not _owned_by(claim, owner):
+            return False
+        fd = os.open(claim, os.O_WRONLY | os.O_TRUNC)  # ours, left by a crash before the clip
+    os.close(fd)
+    try:
+        _write_json(claim, meta)
+    except BaseException:
+        fsops.unlink_quietly(claim)
+        raise
+    return True
+
+
+def _link_new(final: Path, data: bytes) -> bool:
+    """Publish ``data`` as ``final`` unless that name exists; True when published."""
+    tmp = final.with_name(f".{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    try:
+        fsops.write_bytes_durably(tmp, data)
         try:
             os.link(tmp, final)
-        except OSError:
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links here (FAT, some network shares): rename, never over a file
             if final.exists():
-                raise
-            os.replace(tmp, final)
+                return False
+            fsops.replace(tmp, final)
+        return True
     finally:
-        tmp.unlink(missing_ok=True)
+        fsops.unlink_quietly(tmp)
+
+
+def _finish(clip: Path, side: Path, claim: Path, data: bytes) -> None:
+    """Complete a clip of the same owner found after a crash: its audio, then its sidecar."""
+    if not clip.exists():
+        _link_new(clip, data)
+    if claim.exists():
+        if side.exists():
+            fsops.unlink_quietly(claim)
+        else:
+            fsops.replace(claim, side)
 
 
 def _owned_by(side: Path, owner: tuple[str, int]) -> bool:
@@ -138,11 +183,8 @@ def _owned_by(side: Path, owner: tuple[str, int]) -> bool:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, default=_json_default)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    fsops.write_bytes_durably(path, text.encode("utf-8"))
 
 
 def update_sidecar(clip: Path, fields: dict) -> None:
@@ -165,39 +207,38 @@ def write_preview(out_dir: str | os.PathLike, job_id: str, audio: np.ndarray, sr
     path = preview_path(out_dir, job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
-    write_audio(tmp, audio, sr, "wav")
-    os.replace(tmp, path)
+    try:
+        write_audio(tmp, audio, sr, "wav")
+        fsops.replace(tmp, path)
+    finally:
+        fsops.unlink_quietly(tmp)
     return path
 
 
 def remove_preview(out_dir: str | os.PathLike, job_id: str) -> None:
-    try:
-        preview_path(out_dir, job_id).unlink()
-    except OSError:
-        pass
+    fsops.unlink_quietly(preview_path(out_dir, job_id))
 
 
 def remove_clip(path: Path) -> None:
     """Delete a published clip and its sidecar (used when a job is cancelled after writing)."""
     for p in (path, path.with_name(path.name + ".json")):
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
+        fsops.unlink_quietly(p)
 
 
 def clean_partials(out_dir: Path) -> int:
-    """Remove leftover ``*.partial`` files (from a killed process); returns how many."""
+    """Remove what killed writers left in ``out_dir`` and its previews folder: ``*.partial`` files,
+    and claims whose clip was never published; returns how many files were removed."""
     n = 0
     try:
-        for p in out_dir.glob(f".*{PARTIAL_SUFFIX}"):
-            try:
-                p.unlink()
-                n += 1
-            except OSError:
-                pass
+        leftovers = [*out_dir.glob(f".*{PARTIAL_SUFFIX}"), *(out_dir / PREVIEW_DIR).glob(f".*{PARTIAL_SUFFIX}")]
+        for claim in out_dir.glob(f".*.json{CLAIM_SUFFIX}"):
+            clip = claim.with_name(claim.name[1:-len(".json" + CLAIM_SUFFIX)])
+            if not clip.exists():
+                leftovers.append(claim)
     except OSError:
-        pass
+        return 0
+    for p in leftovers:
+        n += fsops.unlink_quietly(p)
     return n
 
 

@@ -27,6 +27,7 @@ import_action = "_RSabc123..."
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from dataclasses import dataclass, field
@@ -165,3 +166,32 @@ def _coerce(kind, value):
     if kind is bool:
         return bool(value)
     return kind(value)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (then the daemon may run without a token)."""
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def trust_defaults(roots: list[Path], *, host: str, output_dir: Path, home: Path, is_root: bool
+                   ) -> tuple[list[Path], list[str]]:
+    """The folders requests may name, and warnings for the log, for a daemon listening on ``host``.
+
+    Configured ``roots`` are kept. Without any, a daemon on loopback serves the user at this machine
+    (any path); a daemon reachable from the network limits paths to the output folder and the
+    user's home. Running as root off loopback is warned about loudly: root's home holds the system.
+    """
+    warnings = []
+    if not roots and not is_loopback(host):
+        roots = [Path(output_dir).expanduser().resolve(), Path(home).resolve()]
+        warnings.append(f"listening on {host}: requests may only name files and folders under "
+                        f"{roots[0]} and {roots[1]} (set `roots` in the config file to change that)")
+    if is_root and not is_loopback(host):
+        warnings.append("RUNNING AS ROOT while listening on the network: any client with the token can make the "
+                        "daemon write files as root; run it as a normal user")
+    return roots, warnings

@@ -24,9 +24,9 @@ from .admission import Admission, token_ok
 from .config import ServeConfig
 from .delivery import Delivery
 from .engine import Engine
-from .errors import DUPLICATE_ID, GENERATION_FAILED, QUEUE_FULL, RequestError
-from .inbox import Inbox, request_from_file
-from .jobs import CANCELLED, QUEUED, RUNNING, Job, JobQueue, Journal, QueueFull
+from .errors import ALREADY_DONE, DUPLICATE_ID, GENERATION_FAILED, NOT_FOUND, QUEUE_FULL, RequestError
+from .inbox import WAIT, Inbox, request_from_file
+from .jobs import CANCELLED, FINAL_STATES, QUEUED, RUNNING, Job, JobQueue, Journal, QueueFull
 from .osc import OscServer
 from .osc_handlers import OscHandlers
 from .request import ID_RE
@@ -145,20 +145,25 @@ class Daemon:
                  f", {req.variations} variations" if req.variations > 1 else "", position)
         return job, position
 
-    def cancel(self, job_id: str) -> bool:
-        """Cancel a queued job (removed at once) or the running one (stops within one step)."""
+    def cancel(self, job_id: str) -> None:
+        """Cancel a queued job (removed at once) or the running one (stops within one step; its
+        ``cancelled`` follows). Raises ``not_found`` or ``already_done``: every cancel is answered."""
         job = self.queue.remove(job_id)
         if job is not None:
             self.journal.set_state(job, CANCELLED)
             log.info("job %s cancelled while queued", job_id)
             self.delivery.deliver(job)
-            return True
-        running = self.queue.running
-        if running is not None and running.id == job_id:
-            running.cancel_requested = True
-            log.info("job %s: cancel requested", job_id)
-            return True
-        return False
+            return
+        with self.worker.outcome_lock:
+            running = self.queue.running
+            if running is not None and running.id == job_id and running.state not in FINAL_STATES:
+                running.cancel_requested = True
+                log.info("job %s: cancel requested", job_id)
+                return
+        state = self.journal.latest_state(job_id)
+        if state in FINAL_STATES:
+            raise RequestError(ALREADY_DONE, f"job {job_id!r} has already ended ({state})")
+        raise RequestError(NOT_FOUND, f"no queued or running job {job_id!r}")
 
     def status_args(self) -> list:
         """The key/value pairs of ``/musicgen/status``."""
@@ -167,7 +172,8 @@ class Daemon:
         return ["queue", len(self.queue), "running", running.id if running else "", "model", d["model"],
                 "device", d["device"], "decoder", d["decoder"], "clock_bpm", float(self.clock_bpm() or 0.0),
                 "version", __version__,
-                "stems", self.separator.model_name if demucs_available() else ""]
+                "stems", self.separator.model_name if demucs_available() else "",
+                "inbox_waiting", self.inbox.waiting if self.inbox is not None else 0]
 
     def clock_bpm(self) -> float | None:
         """The MIDI clock's tempo, when a MIDI side runs and hears a clock."""
@@ -184,7 +190,9 @@ class Daemon:
 
     # --- request files and MIDI -------------------------------------------------------------
 
-    def _on_inbox(self, params: dict, path: Path) -> None:
+    def _on_inbox(self, params: dict, path: Path) -> str | None:
+        if not self.queue.has_room():
+            return WAIT  # the file is durable where it is; it is taken once the queue has room
         req_id = params.get("id") if isinstance(params.get("id"), str) else path.stem
         out_dir = params.get("out_dir") if isinstance(params.get("out_dir"), str) else str(self.cfg.output_dir)
         try:
@@ -197,16 +205,22 @@ class Daemon:
         except RequestError as exc:
             log.info("refused inbox request %s: %s (%s)", req_id, exc.message, exc.code)
             if isinstance(req_id, str) and ID_RE.match(req_id):
-                self.delivery.refused_file(req_id, out_dir, exc)
+                # into the request's folder only where the daemon may write; else beside the request
+                folder = out_dir if self.admission.may_write(out_dir) else None
+                self.delivery.refused_file(req_id, folder, self.inbox.rejected, exc)
             self.inbox.reject(path)
-            return
+            return None
         self.inbox.done(path)
+        return None
 
     def _on_midi(self, action) -> None:
         if action.kind == "cancel":
             running = self.queue.running
             if running is not None:
-                self.cancel(running.id)
+                try:
+                    self.cancel(running.id)
+                except RequestError:
+                    pass  # it ended meanwhile
             return
         from .midi.requests import request_from_midi  # imported with the MIDI side only
 

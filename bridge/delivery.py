@@ -9,6 +9,7 @@ and records that in the journal; replies during the job (accepted, progress, pre
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Callable
 
 from .clips import remove_preview
@@ -94,10 +95,14 @@ class Delivery:
         except OSError as exc:
             log.warning("cannot write REAPER result for %s: %s", job.id, exc)
 
-    def refused_file(self, req_id: str, out_dir: str, exc: RequestError) -> None:
-        """The error result of a request file that was refused (never journaled)."""
-        try:
-            reaper_daw.write_result(out_dir, req_id, {"id": req_id, "status": ERROR, "code": exc.code,
-                                                      "message": exc.message, "paths": []})
-        except OSError as err:
-            log.warning("cannot write error result for %s: %s", req_id, err)
+    def refused_file(self, req_id: str, out_dir: str | None, rejected_dir: Path, exc: RequestError) -> None:
+        """The error result of a request file that was refused (never journaled): in
+        ``<out_dir>/results/`` when the daemon may write there, else (or when that fails) in
+        ``<rejected_dir>/results/``, beside the refused request file."""
+        result = {"id": req_id, "status": ERROR, "code": exc.code, "message": exc.message, "paths": []}
+        for folder in ([out_dir] if out_dir else []) + [rejected_dir]:
+            try:
+                reaper_daw.write_result(folder, req_id, result)
+                return
+            except OSError as err:
+                log.warning("cannot write error result for %s to %s: %s", req_id, folder, err)

@@ -105,10 +105,14 @@ class Journal:
             self._db.execute("UPDATE jobs SET delivered=1, updated=? WHERE seq=(SELECT MAX(seq) FROM jobs WHERE id=?)",
                              (time.time(), job.id))
 
-    def is_active(self, job_id: str) -> bool:
+    def latest_state(self, job_id: str) -> str | None:
+        """The state of the newest job with this id, or None when there is none."""
         with self._lock:
             row = self._db.execute("SELECT state FROM jobs WHERE id=? ORDER BY seq DESC LIMIT 1", (job_id,)).fetchone()
-        return bool(row) and row[0] in ACTIVE_STATES
+        return row[0] if row else None
+
+    def is_active(self, job_id: str) -> bool:
+        return self.latest_state(job_id) in ACTIVE_STATES
 
     def unfinished(self) -> list[Job]:
         """Jobs to resume at start: not final, or final but never delivered; oldest first."""
@@ -144,6 +148,10 @@ class JobQueue:
     def __len__(self) -> int:
         with self._cond:
             return len(self._jobs)
+
+    def has_room(self) -> bool:
+        with self._cond:
+            return len(self._jobs) < self.max_queued
 
     def check_room(self) -> None:
         with self._cond:

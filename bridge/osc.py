@@ -4,12 +4,18 @@ The server reads datagrams itself so that nothing a client sends can stop it: ev
 parsed inside a try block, bundles are flattened, and each message goes to ``on_message`` with
 the sender's address. Replies always use 32-bit floats (``f``): Max's ``udpreceive`` decodes
 doubles as 0.
+
+python-osc refuses a whole message when one string is not valid UTF-8, and then the client would
+never hear why. :func:`salvage_message` (written here: no library decodes a message it calls
+invalid) reads such a message again with each bad string replaced by an :class:`UndecodableString`,
+so the handlers can answer ``bad_request`` naming the argument, with the id echoed.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 from typing import Any, Callable
 
@@ -50,6 +56,52 @@ def parse_packet(data: bytes) -> list[tuple[str, list[Any]]]:
     """Decode a datagram (message or bundle, nested bundles flattened) into (address, args)."""
     packet = OscPacket(data)
     return [(m.message.address, list(m.message.params)) for m in packet.messages]
+
+
+class UndecodableString(bytes):
+    """A string argument (its raw bytes) that is not valid UTF-8."""
+
+
+def _osc_string(data: bytes, pos: int) -> tuple[bytes, int]:
+    end = data.index(b"\0", pos)
+    return data[pos:end], (end + 4) & ~3
+
+
+def salvage_message(data: bytes) -> tuple[str, list[Any]] | None:
+    """Decode a single (non-bundle) message whose strings may be invalid UTF-8; None when the
+    packet is malformed in any other way. Types: i f d h s S b T F N I c."""
+    try:
+        raw, pos = _osc_string(data, 0)
+        address = raw.decode("utf-8")
+        if not address.startswith("/"):
+            return None
+        tags, pos = _osc_string(data, pos)
+        if not tags.startswith(b","):
+            return None
+        args: list[Any] = []
+        fixed = {b"i": (">i", 4), b"f": (">f", 4), b"d": (">d", 8), b"h": (">q", 8), b"c": (">I", 4)}
+        for tag in (tags[1:][i:i + 1] for i in range(len(tags) - 1)):
+            if tag in fixed:
+                fmt, size = fixed[tag]
+                args.append(struct.unpack_from(fmt, data, pos)[0])
+                pos += size
+            elif tag in (b"s", b"S"):
+                raw, pos = _osc_string(data, pos)
+                try:
+                    args.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    args.append(UndecodableString(raw))
+            elif tag == b"b":
+                (size,) = struct.unpack_from(">i", data, pos)
+                args.append(data[pos + 4:pos + 4 + size])
+                pos += 4 + ((size + 3) & ~3)
+            elif tag in (b"T", b"F", b"N", b"I"):
+                args.append({b"T": True, b"F": False, b"N": None, b"I": float("inf")}[tag])
+            else:
+                return None
+        return (address, args) if pos <= len(data) else None
+    except (ValueError, struct.error, UnicodeDecodeError):
+        return None
 
 
 class OscServer:
@@ -95,9 +147,13 @@ class OscServer:
             try:
                 messages = parse_packet(data)
             except Exception as exc:
-                log.warning("dropped a malformed OSC packet from %s:%d (%d bytes): %s",
-                            sender[0], sender[1], len(data), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                continue
+                salvaged = salvage_message(data) if not data.startswith(b"#bundle") else None
+                if salvaged is not None:
+                    messages = [salvaged]
+                else:
+                    log.warning("dropped a malformed OSC packet from %s:%d (%d bytes): %s", sender[0], sender[1],
+                                len(data), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    continue
             for address, args in messages:
                 try:
                     self.on_message(address, args, sender)

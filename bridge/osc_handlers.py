@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 from . import __version__
 from .admission import token_ok
-from .errors import BAD_REQUEST, NOT_FOUND, RequestError
+from .errors import BAD_REQUEST, RequestError
+from .osc import UndecodableString
 from .request import ID_RE
 
 log = logging.getLogger("bridge.osc_handlers")
@@ -68,6 +69,9 @@ class OscHandlers:
         try:
             if handler is None:
                 raise RequestError(BAD_REQUEST, f"unknown address {address}")
+            for i, arg in enumerate(args):
+                if isinstance(arg, UndecodableString):
+                    raise RequestError(BAD_REQUEST, f"argument {i + 1} of {address} is not valid UTF-8")
             handler(verb, args, call)
         except _Unauthorized:
             return
@@ -120,8 +124,7 @@ class OscHandlers:
     def cancel(self, verb: str, args: list, call: _Call) -> None:
         """``/musicgen/cancel <id>``"""
         self._options(args[1:], call, f"/musicgen/cancel {call.req_id}")
-        if not self.daemon.cancel(call.req_id):
-            raise RequestError(NOT_FOUND, f"no queued or running job {call.req_id!r}")
+        self.daemon.cancel(call.req_id)  # answered by /musicgen/cancelled, or raises
 
     def ping(self, verb: str, args: list, call: _Call) -> None:
         self._options(args, call, PREFIX + verb)

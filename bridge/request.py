@@ -19,7 +19,8 @@ from .limits import MAX_DURATION_S, MAX_VARIATIONS
 MAX_PROMPT_CHARS = 2000
 #: Most melody notes one request (or one id of /musicgen/notes) may carry.
 MAX_NOTES = 10000
-ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: Request ids: also file names (results/<id>.json), so never starting with "." (hidden, "..").
+ID_RE = re.compile(r"^(?!\.)[A-Za-z0-9._-]{1,64}$")
 DAWS = ("ableton", "reaper", "none")
 ACTIONS = ("generate", "continue")
 
@@ -221,7 +222,7 @@ def parse_request(params: dict[str, Any], *, action: str = "generate", req_id: s
     """
     req_id = req_id if req_id is not None else params.get("id")
     if not isinstance(req_id, str) or not ID_RE.match(req_id):
-        raise RequestError(BAD_REQUEST, "id must be 1-64 characters of A-Z a-z 0-9 . _ -")
+        raise RequestError(BAD_REQUEST, "id must be 1-64 characters of A-Z a-z 0-9 . _ - (not starting with .)")
     if action not in ACTIONS:
         raise RequestError(BAD_REQUEST, f"action must be generate or continue, got {action!r}")
     params = merge_presets(params, presets, defaults)

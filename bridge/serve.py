@@ -6,8 +6,8 @@ the ``announce`` targets and the MIDI side's factory.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,21 +15,11 @@ from pathlib import Path
 
 from . import __version__
 from .clips import clean_partials
-from .config import ConfigError, ServeConfig, build_serve_config, load_config_file
+from .config import ConfigError, ServeConfig, build_serve_config, is_loopback, load_config_file, trust_defaults
 from .daemon import Daemon
 from .errors import CliError
 
 log = logging.getLogger("bridge.serve")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (then the daemon may run without a token)."""
-    if host in ("localhost", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _lock_state_dir(state_dir: Path):
@@ -73,6 +63,10 @@ def serve_main(args) -> int:
     if not is_loopback(cfg.host) and not cfg.token:
         raise CliError(f"refusing to listen on {cfg.host} without --token: anyone on the network could "
                        "generate and write files; set --token SECRET (and send `token SECRET` with every request)")
+    cfg.roots, warnings = trust_defaults(cfg.roots, host=cfg.host, output_dir=cfg.output_dir, home=Path.home(),
+                                         is_root=hasattr(os, "geteuid") and os.geteuid() == 0)
+    for line in warnings:
+        log.warning("%s", line)
     midi_factory = _midi_factory(cfg, args)
     try:
         lock = _lock_state_dir(cfg.state_dir)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .clips import write_preview
+from .clips import remove_clip, write_preview
 from .delivery import Delivery
 from .engine import Cancelled, Engine
 from .errors import GENERATION_FAILED, IO_ERROR, RequestError
@@ -47,6 +47,9 @@ class Worker:
         self.clock_bpm = clock_bpm
         self.stopping = stopping
         self.last_clip: Path | None = None  # the first clip of the last job done (MIDI "continue last")
+        #: Held while a job's outcome is decided, so a cancel sees either a running job (and is
+        #: honoured) or an ended one (and is answered ``already_done``), never a job in between.
+        self.outcome_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -83,9 +86,7 @@ class Worker:
                             owner=f"{job.id}@{job.created:.6f}", when=job.created,
                             preview=self._previewer(job) if req.preview else None, separator=self.separator)
         except Cancelled:
-            self.journal.set_state(job, CANCELLED)
-            log.info("job %s cancelled", job.id)
-            self.delivery.deliver(job)
+            self._cancelled(job)
             return
         except _Shutdown:
             self.journal.set_state(job, QUEUED)
@@ -105,7 +106,14 @@ class Worker:
                       "duration_s": round(result.duration_s, 6), "sr": result.sr, "timings": result.timings}
         if req.stems:
             job_result["stems"] = [{name: str(p) for name, p in group.items()} for group in result.stems]
-        self.journal.set_state(job, DONE, job_result)
+        with self.outcome_lock:
+            if not job.cancel_requested:
+                self.journal.set_state(job, DONE, job_result)
+        if job.cancel_requested:  # asked after the last step: the clips go, the cancel is honoured
+            for p in [*result.paths, *(p for group in result.stems for p in group.values())]:
+                remove_clip(p)
+            self._cancelled(job)
+            return
         if result.paths:
             self.last_clip = result.paths[0]
         log.info("job %s done in %.2f s: %s", job.id, result.timings.get("total_s", 0.0),
@@ -113,8 +121,18 @@ class Worker:
         self.delivery.deliver(job)
 
     def _fail(self, job: Job, code: str, message: str) -> None:
-        self.journal.set_state(job, ERROR, {"code": code, "message": message})
+        with self.outcome_lock:
+            if not job.cancel_requested:
+                self.journal.set_state(job, ERROR, {"code": code, "message": message})
+        if job.cancel_requested:
+            self._cancelled(job)
+            return
         log.info("job %s failed: %s (%s)", job.id, message, code)
+        self.delivery.deliver(job)
+
+    def _cancelled(self, job: Job) -> None:
+        self.journal.set_state(job, CANCELLED)
+        log.info("job %s cancelled", job.id)
         self.delivery.deliver(job)
 
     def _progress_hook(self, job: Job) -> Callable[[float], None]:

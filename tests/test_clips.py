@@ -109,6 +109,7 @@ def test_ensure_out_dir_creates_nested_folders(tmp_path):
 
 def test_ensure_out_dir_expands_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))  # what expanduser reads on Windows
     assert ensure_out_dir("~/clips") == (tmp_path / "clips").resolve()
 
 
@@ -126,6 +127,7 @@ def test_ensure_out_dir_refuses_a_file(tmp_path, below):
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
                     reason="running as root: permission bits do not stop root from writing")
+@pytest.mark.skipif(os.name == "nt", reason="Windows ignores the read-only bit on folders")
 def test_ensure_out_dir_refuses_a_folder_it_cannot_write(tmp_path):
     ro = tmp_path / "read-only"
     ro.mkdir()

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from .clips import remove_preview
+from .clips import remove_preview, write_json_atomic
 from .daw import reaper as reaper_daw
 from .errors import GENERATION_FAILED, RequestError
 from .jobs import CANCELLED, DONE, ERROR, Job, Journal
@@ -97,12 +97,17 @@ class Delivery:
 
     def refused_file(self, req_id: str, out_dir: str | None, rejected_dir: Path, exc: RequestError) -> None:
         """The error result of a request file that was refused (never journaled): in
-        ``<out_dir>/results/`` when the daemon may write there, else (or when that fails) in
-        ``<rejected_dir>/results/``, beside the refused request file."""
+        ``<out_dir>/results/<id>.json`` when the daemon may write there, else (or when that fails)
+        as ``<rejected_dir>/<id>.result.json``, beside the refused request file."""
         result = {"id": req_id, "status": ERROR, "code": exc.code, "message": exc.message, "paths": []}
-        for folder in ([out_dir] if out_dir else []) + [rejected_dir]:
+        if out_dir:
             try:
-                reaper_daw.write_result(folder, req_id, result)
+                reaper_daw.write_result(out_dir, req_id, result)
                 return
             except OSError as err:
-                log.warning("cannot write error result for %s to %s: %s", req_id, folder, err)
+                log.warning("cannot write error result for %s to %s: %s", req_id, out_dir, err)
+        try:
+            rejected_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(rejected_dir / f"{req_id}.result.json", result)
+        except OSError as err:
+            log.warning("cannot write error result for %s to %s: %s", req_id, rejected_dir, err)

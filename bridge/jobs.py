@@ -44,11 +44,16 @@ class Job:
     delivered: bool = False
     cancel_requested: bool = False
     run_started: float = 0.0
+    seq: int | None = None              # its row in the journal (an id may be used again later)
     preview_started: float | None = None
 
     @property
     def id(self) -> str:
         return self.request.id
+
+
+#: The row of a job: its own (``seq``), or for a job never journaled here the newest of its id.
+_ROW = "seq=COALESCE(?, (SELECT MAX(seq) FROM jobs WHERE id=?))"
 
 
 class Journal:
@@ -84,26 +89,25 @@ class Journal:
         """Journal a new job (committed when this returns)."""
         now = time.time()
         with self._lock:
-            self._db.execute(
+            cur = self._db.execute(
                 "INSERT INTO jobs(id, state, source, request, reply_host, reply_port, out_dir, created, updated)"
                 " VALUES (?,?,?,?,?,?,?,?,?)",
                 (job.id, job.state, job.source, json.dumps(job.request.to_dict()), job.reply_host,
                  job.reply_port, job.out_dir, job.created, now))
+            job.seq = cur.lastrowid
 
     def set_state(self, job: Job, state: str, result: dict | None = None) -> None:
         job.state = state
         if result is not None:
             job.result = result
         with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET state=?, result=?, updated=? WHERE seq=(SELECT MAX(seq) FROM jobs WHERE id=?)",
-                (state, json.dumps(job.result) if job.result else None, time.time(), job.id))
+            self._db.execute("UPDATE jobs SET state=?, result=?, updated=? WHERE " + _ROW,
+                             (state, json.dumps(job.result) if job.result else None, time.time(), job.seq, job.id))
 
     def mark_delivered(self, job: Job) -> None:
         job.delivered = True
         with self._lock:
-            self._db.execute("UPDATE jobs SET delivered=1, updated=? WHERE seq=(SELECT MAX(seq) FROM jobs WHERE id=?)",
-                             (time.time(), job.id))
+            self._db.execute("UPDATE jobs SET delivered=1, updated=? WHERE " + _ROW, (time.time(), job.seq, job.id))
 
     def latest_state(self, job_id: str) -> str | None:
         """The state of the newest job with this id, or None when there is none."""
@@ -118,16 +122,16 @@ class Journal:
         """Jobs to resume at start: not final, or final but never delivered; oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, state, source, request, reply_host, reply_port, out_dir, result, delivered, created"
+                "SELECT id, state, source, request, reply_host, reply_port, out_dir, result, delivered, created, seq"
                 " FROM jobs WHERE state IN ('queued','running') OR delivered=0 ORDER BY seq").fetchall()
         jobs = []
-        for (jid, state, source, req, host, port, out_dir, result, delivered, created) in rows:
+        for (jid, state, source, req, host, port, out_dir, result, delivered, created, seq) in rows:
             request = GenerationRequest.from_dict(json.loads(req))
             if isinstance(request.melody_notes, list):
                 request.melody_notes = [tuple(n) for n in request.melody_notes]
             jobs.append(Job(request=request, source=source, reply_host=host, reply_port=port, out_dir=out_dir,
                             created=created, state=state, result=json.loads(result) if result else {},
-                            delivered=bool(delivered)))
+                            delivered=bool(delivered), seq=seq))
         return jobs
 
 

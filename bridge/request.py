@@ -20,7 +20,7 @@ MAX_PROMPT_CHARS = 2000
 #: Most melody notes one request (or one id of /musicgen/notes) may carry.
 MAX_NOTES = 10000
 #: Request ids: also file names (results/<id>.json), so never starting with "." (hidden, "..").
-ID_RE = re.compile(r"^(?!\.)[A-Za-z0-9._-]{1,64}$")
+ID_RE = re.compile(r"^(?!\.)[A-Za-z0-9._-]{1,64}\Z")
 DAWS = ("ableton", "reaper", "none")
 ACTIONS = ("generate", "continue")
 
@@ -94,7 +94,10 @@ def _num(name, lo=None, hi=None, lo_open=False, integer=False):
                 raise RequestError(BAD_REQUEST, f"{name} must be a number, got {v!r}") from None
         if not isinstance(v, (int, float)):
             raise RequestError(BAD_REQUEST, f"{name} must be a number, got {type(v).__name__}")
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError:  # an integer beyond any float (JSON allows 10**400)
+            raise RequestError(BAD_REQUEST, f"{name} must be a finite number, got an integer of {len(str(v))} digits") from None
         if not math.isfinite(v):
             raise RequestError(BAD_REQUEST, f"{name} must be a finite number, got {v}")
         if integer:
@@ -111,8 +114,10 @@ def _num(name, lo=None, hi=None, lo_open=False, integer=False):
 
 def _str(name, maxlen=4096, choices=None):
     def conv(v):
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and choices is None:
-            v = str(int(v)) if float(v).is_integer() else str(v)
+        if isinstance(v, int) and not isinstance(v, bool) and choices is None:
+            v = str(v)
+        elif isinstance(v, float) and choices is None:
+            v = str(int(v)) if v.is_integer() else str(v)
         if not isinstance(v, str):
             raise RequestError(BAD_REQUEST, f"{name} must be a string")
         if "\x00" in v:

@@ -309,9 +309,6 @@ def test_write_json_atomic_failure_leaves_the_old_file(tmp_path):
     assert json.loads(path.read_text()) == {"old": True}
 
 
-@pytest.mark.xfail(strict=True, reason="_write_json leaves its '.<name>.<pid>.partial' temporary behind when json.dump "
-                                       "fails (write_clip's audio path removes its temporary in a finally; the JSON "
-                                       "path does not); only clean_partials at the next start removes it")
 def test_write_json_atomic_failure_leaves_no_partial(tmp_path):
     path = tmp_path / "result.json"
     with pytest.raises(TypeError):

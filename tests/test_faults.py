@@ -61,7 +61,7 @@ def _drop(inbox: Path, name: str, data: dict) -> None:
 def test_refused_inbox_request_leaves_nothing_in_its_out_dir(daemon):
     outside = daemon.base / "elsewhere" / "Song" / "MusicGen"
     _drop(daemon.inbox, "far-1.json", {"id": "far-1", "prompt": "x", "duration": 0.2, "out_dir": str(outside)})
-    result = _wait_file(daemon.inbox / "rejected" / "results" / "far-1.json")
+    result = _wait_file(daemon.inbox / "rejected" / "far-1.result.json")
     data = json.loads(result.read_text())
     assert data["status"] == "error" and data["code"] == "forbidden"
     assert not (daemon.base / "elsewhere").exists()

@@ -172,11 +172,6 @@ def test_same_id_reused_after_a_final_state(journal):
         second.close()
 
 
-@pytest.mark.xfail(strict=True, reason="latent: set_state/mark_delivered update the newest row of the job's id, not the "
-                                       "job's own row; after a re-use of the id the old row stays undelivered (re-sent at "
-                                       "every start) and the new one is marked. The daemon is exposed only where a job is "
-                                       "neither queue.running nor active between its final state and its delivery "
-                                       "(cancel of a queued job from one thread racing a same-id request from another)")
 def test_delivery_of_an_old_job_after_its_id_was_reused(journal):
     old = make_job("take", prompt="first")
     journal.add(old)

@@ -68,6 +68,7 @@ class GenerationRequest:
     reply_host: str | None = None
     reply_port: int | None = None
     preset: str | None = None
+    project_id: str | None = None  # the DAW project's identity, echoed back (REAPER results)
     extra: dict = field(default_factory=dict)
 
     def length_s(self) -> float:
@@ -193,6 +194,7 @@ _KEYS = {
     "reply_host": ("reply_host", _str("reply_host", 255)),
     "reply_port": ("reply_port", _num("reply_port", 1, 65535, integer=True)),
     "preset": ("preset", _str("preset", 100)),
+    "project_id": ("project_id", _str("project_id", 64)),
 }
 #: Keys a front end may pass that are not generation parameters (consumed elsewhere).
 TRANSPORT_KEYS = ("token", "id", "action")

@@ -14,6 +14,7 @@ local settings = require("musicgen_settings")
 local request = require("musicgen_request")
 local project = require("musicgen_project")
 local poller = require("musicgen_poller")
+local identity = require("musicgen_identity")
 
 local M = {}
 
@@ -79,9 +80,10 @@ local function describe_track(track)
   return "the same track"
 end
 
---- Validate and write a request into the inbox, then print one line. Returns the request
---- and the file written, or nil, message.
-function M.submit(r, s, req)
+--- Validate and write a request into the inbox, then print one line. The project remembers
+--- the request until its result is handled (musicgen_identity). Returns the request and the
+--- file written, or nil, message.
+function M.submit(r, s, req, proj)
   local ok, err = request.validate(req)
   if not ok then return fail(r, err) end
   local inbox = settings.inbox(r, s)
@@ -105,6 +107,7 @@ function M.submit(r, s, req)
            .. "automatically.\n"
   end
   r.ShowConsoleMsg(line)
+  identity.remember(r, proj, req.id, req.out_dir)
   return req, file
 end
 
@@ -132,6 +135,7 @@ end
 --- variations, length; from the settings: stems, output folder; a new id) added to its own.
 local function request_keys(r, ctx, fields, form, keys)
   keys.id = settings.next_id(r)
+  keys.project_id = identity.project_id(r, ctx.proj, true)
   keys.prompt = fields[1]
   keys.model = fields[3]
   keys.variations = form.variations
@@ -170,7 +174,7 @@ function M.generate(r)
   if not form then return fail(r, ferr) end
 
   local req = request.generate(request_keys(r, ctx, fields, form, { position_s = position, track = "new" }))
-  local ok, file = M.submit(r, s, req)
+  local ok, file = M.submit(r, s, req, ctx.proj)
   if ok then settings.set(r, "last_prompt", req.prompt, true) end
   return ok, file
 end
@@ -212,7 +216,7 @@ function M.continue_item(r)
     start_s = region.start_s,
     end_s = region.end_s,
   }))
-  return M.submit(r, s, req)
+  return M.submit(r, s, req, ctx.proj)
 end
 
 -- Melody from selected MIDI item ---------------------------------------------------------
@@ -257,7 +261,7 @@ function M.melody(r)
     notes = notes,
     bpm = bpm,
   }))
-  return M.submit(r, s, req)
+  return M.submit(r, s, req, ctx.proj)
 end
 
 -- Settings -------------------------------------------------------------------------------

@@ -109,8 +109,9 @@ local function merge(dst, src)
   return dst
 end
 
---- Keys every REAPER request carries. opts: id, out_dir, position_s, track, prompt, model,
---- variations, stems (true: also separate into stems), timing (keys from timing_for_*).
+--- Keys every REAPER request carries. opts: id, project_id (the project's identity,
+--- musicgen_identity), out_dir, position_s, track, prompt, model, variations, stems (true:
+--- also separate into stems), timing (keys from timing_for_*).
 local function base(opts)
   local req = {
     id = opts.id,
@@ -119,6 +120,7 @@ local function base(opts)
     position = M.round(opts.position_s or 0, 6),
     track = opts.track or "new",
     prompt = trim(opts.prompt),
+    project_id = opts.project_id,
   }
   if opts.model and trim(opts.model) ~= "" then req.model = trim(opts.model) end
   if opts.variations and opts.variations ~= 1 then req.variations = opts.variations end
@@ -160,6 +162,10 @@ local function is_int(v) return math.type(v) == "integer" or (type(v) == "number
 function M.validate(req)
   if type(req.id) ~= "string" or not req.id:match("^[A-Za-z0-9._-]+$") or #req.id > 64 then
     return nil, "internal error: bad request id"
+  end
+  if req.project_id ~= nil and (type(req.project_id) ~= "string" or #req.project_id > 64
+                                or not req.project_id:match("^[%w{}%-]+$")) then
+    return nil, "internal error: bad project identity"
   end
   local prompt = trim(req.prompt)
   if #prompt > M.MAX_PROMPT then

@@ -156,6 +156,9 @@ function Stub:add_project(p)
     cursor = p.cursor or 0,
     play_state = p.play_state or 0,
     tracks = {},
+    ext = {},                 -- project ExtState: [SECTION][KEY] = value (saved in the .rpp)
+    ext_order = {},           -- [SECTION] = {KEY, ...} in the order first set
+    dirty = false,
   }
   self.projects[#self.projects + 1] = proj
   self.valid[proj] = true
@@ -360,6 +363,43 @@ function Stub:make_api()
     if persist then ext(section, key, S.extstate_saved)[key] = value end
   end
   function impl.HasExtState(section, key) return ext(section)[key] ~= nil end
+
+  -- project ExtState: section and key are case-insensitive (kept upper-cased here, so code
+  -- that reads a key back from EnumProjExtState must not rely on its case); an empty value
+  -- deletes the key; setting marks the project dirty (it is saved in the .rpp).
+  function impl.GetProjExtState(proj, extname, key)
+    local p = S:proj_of(proj)
+    local sec = p.ext[extname:upper()] or {}
+    local v = sec[key:upper()] or ""
+    return #v, v
+  end
+  function impl.SetProjExtState(proj, extname, key, value)
+    assert(type(value) == "string", "SetProjExtState value must be a string")
+    local p = S:proj_of(proj)
+    local sname, kname = extname:upper(), key:upper()
+    p.ext[sname] = p.ext[sname] or {}
+    p.ext_order[sname] = p.ext_order[sname] or {}
+    local sec, order = p.ext[sname], p.ext_order[sname]
+    if value == "" then
+      sec[kname] = nil
+      for i, k in ipairs(order) do if k == kname then table.remove(order, i) break end end
+    else
+      if sec[kname] == nil then order[#order + 1] = kname end
+      sec[kname] = value
+    end
+    p.dirty = true
+    return 1
+  end
+  function impl.EnumProjExtState(proj, extname, idx)
+    local p = S:proj_of(proj)
+    local order = p.ext_order[extname:upper()] or {}
+    local k = order[idx + 1]
+    if not k then return false, "", "" end
+    return true, k, p.ext[extname:upper()][k]
+  end
+  function impl.genGuid(_buf)
+    return S:new_guid():gsub("AAAA", "BBBB")
+  end
   function impl.DeleteExtState(section, key, persist)
     ext(section)[key] = nil
     if persist then ext(section, key, S.extstate_saved)[key] = nil end

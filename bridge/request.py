@@ -20,6 +20,9 @@ MAX_VARIATIONS = 8
 ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DAWS = ("ableton", "reaper", "none")
 ACTIONS = ("generate", "continue")
+#: A prompt of exactly this text means "no prompt": the Max for Live device sends it as the
+#: positional prompt of /musicgen/generate instead of an empty symbol (which Max may drop).
+PROMPT_NONE = "-"
 
 
 class RequestError(ValueError):
@@ -210,6 +213,8 @@ def parse_request(params: dict[str, Any], *, action: str = "generate", req_id: s
     if action not in ACTIONS:
         raise RequestError("bad_request", f"action must be generate or continue, got {action!r}")
     params = dict(params)
+    if isinstance(params.get("prompt"), str) and params["prompt"].strip() == PROMPT_NONE:
+        del params["prompt"]  # "no prompt": a preset's prompt, if any, stays in place
     preset = params.get("preset")
     if preset is not None:
         if not isinstance(preset, str) or preset not in (presets or {}):

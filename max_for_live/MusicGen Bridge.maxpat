@@ -149,7 +149,7 @@
 			{
 				"box": {
 					"maxclass": "newobj",
-					"text": "udpreceive 9001",
+					"text": "udpreceive",
 					"numinlets": 1,
 					"numoutlets": 1,
 					"patching_rect": [1000, 200, 100, 22],

@@ -134,3 +134,19 @@ def test_every_javascript_file_the_patcher_names_exists(patcher):
     for dep in patcher.get("dependency_cache", []):
         folder = M4L / dep.get("patcherrelativepath", ".")
         assert (folder / dep["name"]).is_file(), f"dependency {dep['name']} not found"
+
+
+def test_daemon_reads_the_devices_no_prompt_placeholder():
+    """The device sends "-" as the positional prompt when there is none (never an empty symbol);
+    the daemon reads it as no prompt, keeps accepting "", and a preset's prompt stays."""
+    from bridge.request import PROMPT_NONE, RequestError, parse_request
+
+    assert PROMPT_NONE == "-"
+    notes = [[60, 0, 1, 100]]
+    assert parse_request({"id": "a", "prompt": "-", "melody_notes": notes}).prompt == ""
+    assert parse_request({"id": "b", "prompt": "", "melody_notes": notes}).prompt == ""
+    presets = {"pad": {"prompt": "ambient pad", "duration": 4}}
+    assert parse_request({"id": "c", "prompt": "-", "preset": "pad"}, presets=presets).prompt == "ambient pad"
+    assert parse_request({"id": "d", "prompt": "- dash"}).prompt == "- dash"
+    with pytest.raises(RequestError, match="prompt is empty"):
+        parse_request({"id": "e", "prompt": "-"})

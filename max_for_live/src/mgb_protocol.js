@@ -38,6 +38,11 @@ var KEY_ORDER = [
 
 var ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
+// The positional prompt of /musicgen/generate when there is none (melody without words): the
+// device never sends an empty symbol, which Max may drop from a list (every key/value after it
+// would then shift). The daemon reads "-" as "no prompt" (docs/protocol.md).
+var PROMPT_NONE = "-";
+
 // Keep datagrams well under macOS's default 9216-byte UDP limit.
 var MAX_DATAGRAM_BYTES = 8000;
 // And under the list length the patch's [zl.group] collects (@zlmaxsize 4096).
@@ -66,8 +71,9 @@ function typedValue(key, value) {
     return t === "i" ? atomInt(n) : atomFloat(n);
 }
 
-// The key/value atoms of `opts`, in KEY_ORDER; keys whose value is undefined or null are left
-// out (the daemon's default applies). `skip` names keys carried positionally instead.
+// The key/value atoms of `opts`, in KEY_ORDER; keys whose value is undefined, null or (for
+// symbols) the empty string are left out (the daemon's default applies): no empty symbol is
+// ever sent. `skip` names keys carried positionally instead.
 function keyValueAtoms(opts, skip) {
     var atoms = [];
     var i, key;
@@ -81,15 +87,18 @@ function keyValueAtoms(opts, skip) {
         key = KEY_ORDER[i];
         if (skip && skip[key]) { continue; }
         if (opts[key] === undefined || opts[key] === null) { continue; }
+        if (KEY_TYPES[key] === "s" && String(opts[key]) === "") { continue; }
         atoms.push(atomSym(key));
         atoms.push(typedValue(key, opts[key]));
     }
     return atoms;
 }
 
-// /musicgen/generate <id> <prompt> [key value]...
+// /musicgen/generate <id> <prompt> [key value]... (an empty prompt goes as PROMPT_NONE)
 function buildGenerate(id, prompt, opts) {
-    var msg = [atomSym(ADDRESS.generate), atomSym(checkId(id)), atomSym(prompt === undefined ? "" : prompt)];
+    var text = prompt === undefined || prompt === null ? "" : String(prompt);
+    if (/^\s*$/.test(text)) { text = PROMPT_NONE; }
+    var msg = [atomSym(ADDRESS.generate), atomSym(checkId(id)), atomSym(text)];
     return msg.concat(keyValueAtoms(opts, { prompt: true }));
 }
 
@@ -273,6 +282,7 @@ var api = {
     KEY_ORDER: KEY_ORDER,
     MAX_DATAGRAM_BYTES: MAX_DATAGRAM_BYTES,
     MAX_NOTES_PER_MESSAGE: MAX_NOTES_PER_MESSAGE,
+    PROMPT_NONE: PROMPT_NONE,
     atomSym: atomSym,
     atomInt: atomInt,
     atomFloat: atomFloat,

@@ -41,7 +41,7 @@ DEVICE_TYPES = {"audio_effect": b"aaaa", "midi_effect": b"mmmm", "instrument": b
 
 #: Library modules, in dependency order; each becomes a scope whose ``exports`` the glue reads
 #: through ``__mgb_modules``. The glue itself stays at the top level: Max calls its functions.
-MODULES = ["mgb_protocol", "mgb_timing", "mgb_session"]
+MODULES = ["mgb_limits", "mgb_protocol", "mgb_timing", "mgb_session"]
 GLUE = "live_glue"
 
 

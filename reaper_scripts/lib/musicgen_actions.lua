@@ -60,11 +60,8 @@ function M.ask(r, title, captions, defaults)
 end
 
 local function parse_variations(text, default)
-  text = trim(text)
-  if text == "" then return default end
-  local n = math.tointeger(tonumber(text))
-  if not n or n < 1 or n > 8 then return nil end
-  return n
+  if trim(text) == "" then return default end
+  return request.parse_variations(text)
 end
 
 local function describe_timing(req)
@@ -126,7 +123,7 @@ local function read_form(fields, s, fallback_s, tempo, num, denom)
   local len, lerr = request.parse_length(fields[2])
   if len == nil then return nil, lerr end
   local variations = parse_variations(fields[4], s.variations)
-  if not variations then return nil, "Variations must be a whole number from 1 to 8." end
+  if not variations then return nil, request.variations_message() end
   local timing, duration_s = timing_from(len, fallback_s, s.default_bars, tempo, num, denom)
   return { timing = timing, duration_s = duration_s, variations = variations }
 end

@@ -64,9 +64,14 @@ local function parse_variations(text, default)
   return request.parse_variations(text)
 end
 
-local function describe_timing(req)
+--- The length as REAPER shows it: bars of the project's time signature at its tempo in
+--- quarter notes per minute (the request's bpm counts the denominator's note: 7/8 at 93.5 is
+--- sent as bpm 187), or seconds.
+function M.describe_timing(req, tempo_qn, num, denom)
   if req.bars and req.bpm then
-    return string.format("%g bars at %g bpm", req.bars, req.bpm)
+    return string.format("%g bar%s of %d/%d at %g bpm", req.bars, req.bars == 1 and "" or "s",
+                         num or req.beats_per_bar or 4, denom or 4,
+                         request.round(tempo_qn or req.bpm, 3))
   end
   return string.format("%.2f s", req.duration or 0)
 end
@@ -77,10 +82,11 @@ local function describe_track(track)
   return "the same track"
 end
 
---- Validate and write a request into the inbox, then print one line. The project remembers
---- the request until its result is handled (musicgen_identity). Returns the request and the
---- file written, or nil, message.
-function M.submit(r, s, req, proj)
+--- Validate and write a request into the inbox, then print one line (`shown`: the length as
+--- the user sees it, see describe_timing). The project remembers the request until its
+--- result is handled (musicgen_identity). Returns the request and the file written, or nil,
+--- message.
+function M.submit(r, s, req, proj, shown)
   local ok, err = request.validate(req)
   if not ok then return fail(r, err) end
   local inbox = settings.inbox(r, s)
@@ -96,7 +102,7 @@ function M.submit(r, s, req, proj)
                 .. tostring(werr) .. "\n\nCheck the inbox folder in \"MusicGen - Settings\".")
   end
   local line = string.format("MusicGen: queued %s \"%s\" (%s) -> %s at %.2f s\n", req.id,
-                             req.prompt ~= "" and req.prompt or req.action, describe_timing(req),
+                             req.prompt ~= "" and req.prompt or req.action, shown or M.describe_timing(req),
                              describe_track(req.track), req.position)
   if not poller.importer_running(r) then
     line = line .. "MusicGen: the background importer is not running; run \"MusicGen - Import "
@@ -125,7 +131,8 @@ local function read_form(fields, s, fallback_s, tempo, num, denom)
   local variations = parse_variations(fields[4], s.variations)
   if not variations then return nil, request.variations_message() end
   local timing, duration_s = timing_from(len, fallback_s, s.default_bars, tempo, num, denom)
-  return { timing = timing, duration_s = duration_s, variations = variations }
+  return { timing = timing, duration_s = duration_s, variations = variations,
+           shown = M.describe_timing(timing, tempo, num, denom) }
 end
 
 --- An action's request keys: those every action sends (from the form: prompt, model,
@@ -171,7 +178,7 @@ function M.generate(r)
   if not form then return fail(r, ferr) end
 
   local req = request.generate(request_keys(r, ctx, fields, form, { position_s = position, track = "new" }))
-  local ok, file = M.submit(r, s, req, ctx.proj)
+  local ok, file = M.submit(r, s, req, ctx.proj, form.shown)
   if ok then settings.set(r, "last_prompt", req.prompt, true) end
   return ok, file
 end
@@ -213,7 +220,7 @@ function M.continue_item(r)
     start_s = region.start_s,
     end_s = region.end_s,
   }))
-  return M.submit(r, s, req, ctx.proj)
+  return M.submit(r, s, req, ctx.proj, form.shown)
 end
 
 -- Melody from selected MIDI item ---------------------------------------------------------
@@ -248,7 +255,7 @@ function M.melody(r)
   local bpm = request.bpm_for(tempo, denom)
   if bpm < request.MIN_BPM or bpm > request.MAX_BPM then bpm = tempo end
   if form.timing.bpm then bpm = form.timing.bpm end
-  local notes = request.notes_to_beats(project.midi_notes(r, take), item_pos, item_pos + item_len, bpm)
+  local notes = request.notes_to_beats(project.midi_notes(r, take, item), item_pos, item_pos + item_len, bpm)
   if #notes == 0 then return fail(r, "The selected MIDI item has no (unmuted) notes.") end
 
   local track = r.GetMediaItem_Track(item)
@@ -258,7 +265,7 @@ function M.melody(r)
     notes = notes,
     bpm = bpm,
   }))
-  return M.submit(r, s, req, ctx.proj)
+  return M.submit(r, s, req, ctx.proj, form.shown)
 end
 
 -- Settings -------------------------------------------------------------------------------

@@ -256,8 +256,7 @@ function M.resolve_track(r, proj, spec, new_name)
     if tr then return tr end
     return project.insert_track(r, proj, nil, new_name)
   elseif spec.kind == "new_below" then
-    local idx = project.track_index_by_guid(r, proj, spec.guid)
-    return project.insert_track(r, proj, idx and idx + 1 or nil, new_name)
+    return project.insert_track_below(r, proj, project.track_index_by_guid(r, proj, spec.guid), new_name)
   elseif spec.kind == "name" then
     local tr = project.track_by_name(r, proj, spec.name)
     if tr then return tr end
@@ -272,7 +271,10 @@ local function add_item(r, track, sources, take_names, position_s, length_s, not
   local takes = {}
   for i, src in ipairs(sources) do
     local take = r.AddTakeToMediaItem(item)
+    -- SetMediaItemTake_Source does not destroy the source it replaces (ReaScript docs)
+    local old = r.GetMediaItemTake_Source(take)
     r.SetMediaItemTake_Source(take, src)
+    if old and old ~= src then r.PCM_Source_Destroy(old) end
     r.GetSetMediaItemTakeInfo_String(take, "P_NAME", take_names[i], true)
     takes[i] = take
   end
@@ -350,6 +352,7 @@ function M.apply(r, proj, plan)
   end)
   r.PreventUIRefresh(-1)
   r.Undo_EndBlock("MusicGen: import \"" .. M.shorten(plan.track_name, 30) .. "\"", -1)
+  r.TrackList_AdjustWindows(false) -- new tracks show in the track list and the mixer
   r.UpdateArrange()
   if not ok then return nil, string.format("job %s: import failed: %s", plan.id, tostring(err)) end
   return item, takes

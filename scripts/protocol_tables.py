@@ -70,6 +70,8 @@ def _lua_value(v, indent: int) -> str:
 
 def lua_module(table: dict) -> str:
     return "\n".join([
+        "-- @noindex",
+        "",
         f"-- musicgen_limits: {HEADER}.",
         "-- The request keys of docs/protocol.md with their types and limits (plain data).",
         "",

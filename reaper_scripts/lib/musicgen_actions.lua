@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_actions: what each MusicGen action does. The action scripts only find this
 -- library and call one function; everything they do is here, against `r` (the `reaper`
 -- table), so the tests run the real action scripts against a stand-in.

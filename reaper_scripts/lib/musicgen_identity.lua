@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_identity: which project a request belongs to, and where its result will appear.
 --
 -- Each project gets a persistent identity: a GUID kept in the project's own ExtState

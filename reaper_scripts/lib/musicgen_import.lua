@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_import: turn a result file (<out_dir>/results/<id>.json, docs/protocol.md) into
 -- an item on the timeline, then move the file to results/imported/ so it is imported once.
 --

@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_poller: the background importer. A reaper.defer loop that, every 0.5 s
 -- (reaper.time_precise), scans the open project's <out_dir>/results/ and imports what
 -- it finds (musicgen_import), and between scans builds the peaks of imported clips a

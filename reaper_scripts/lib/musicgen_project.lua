@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_project: what the MusicGen scripts read from (and add to) the REAPER project,
 -- through the stock ReaScript API only (no SWS, no js_ReaScriptAPI). Every function takes
 -- `r` (the `reaper` table) first, so the logic runs against a stand-in in the tests.

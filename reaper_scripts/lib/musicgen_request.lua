@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_request: build and check the request tables the REAPER scripts write to the
 -- daemon's inbox (docs/protocol.md, "Request keys" and "Files"). Plain Lua, no REAPER calls.
 --

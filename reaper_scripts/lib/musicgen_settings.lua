@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_settings: the MusicGen ReaScripts' settings, kept in REAPER's ExtState
 -- (section "MusicGenBridge", persisted in reaper-extstate.ini).
 --

@@ -380,7 +380,7 @@ end
 
 --- A fresh per-script state for process_file / scan.
 function M.new_state()
-  return { bad = {}, move_warned = {}, takes = {} }
+  return { bad = {}, move_warned = {}, takes = {}, other = {} }
 end
 
 --- Handle one result file. Returns "imported", "message", "skipped", "bad", "failed" or
@@ -404,6 +404,8 @@ function M.process_file(r, proj, out_dir, name, state, opts)
     if not opts.rejected then move_done(r, results_dir, name, state) end -- a previous move failed; try again quietly
     return "skipped"
   end
+  local other_key = tostring(opts.pid) .. "|" .. paths.join(results_dir, name)
+  if state.other[other_key] then return "other_project" end -- known; not read again
   local text = paths.read_file(paths.join(results_dir, name))
   if not text then return "skipped" end -- vanished or unreadable for now; next poll
   local result, err = json.decode(text)
@@ -419,6 +421,7 @@ function M.process_file(r, proj, out_dir, name, state, opts)
     return "bad"
   end
   if not identity.belongs(identity.of_result(result, json), opts.pid) then
+    state.other[other_key] = true
     return "other_project"
   end
   local plan = M.plan(result, out_dir, id)

@@ -85,6 +85,28 @@ T.test("two projects saved in one folder: each imports only its own results", fu
   end)
 end)
 
+T.test("one background importer, two projects of one folder in two tabs", function()
+  with_ctx({}, function(ctx)
+    local rs = ctx.rs
+    local proj_a = ctx.proj
+    local req_a = generate(ctx, "tab a")
+    local proj_b = rs:add_project({ file = ctx.song_dir .. "/B.rpp" })
+    local req_b = generate(ctx, "tab b")
+    consume(ctx, req_a) consume(ctx, req_b)
+    rs:set_current(proj_a)
+    ctx.run("Import results (background)")
+    F.write_result(req_b.out_dir, F.done_for(req_b, 1, 2), 2.0)
+    F.write_result(req_a.out_dir, F.done_for(req_a, 1, 1), 2.0)
+    rs:run_deferred(10, 0.1)
+    T.eq(track_names(proj_a), { "tab a" })
+    T.eq(#proj_b.tracks, 0, "B's result waits for B's tab")
+    rs:set_current(proj_b)
+    rs:run_deferred(10, 0.1)
+    T.eq(track_names(proj_b), { "tab b" })
+    T.eq(track_names(proj_a), { "tab a" })
+  end)
+end)
+
 T.test("a result without an identity (older clients) is imported as before", function()
   with_ctx({}, function(ctx)
     local r = { id = "cli-1", status = "done", paths = { ctx.out_dir .. "/x.wav" }, prompt = "old",

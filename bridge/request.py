@@ -23,6 +23,9 @@ MAX_NOTES = 10000
 ID_RE = re.compile(r"^(?!\.)[A-Za-z0-9._-]{1,64}\Z")
 DAWS = ("ableton", "reaper", "none")
 ACTIONS = ("generate", "continue")
+#: A prompt of exactly this text means "no prompt": the Max for Live device sends it as the
+#: positional prompt of /musicgen/generate instead of an empty symbol (which Max may drop).
+PROMPT_NONE = "-"
 
 
 @dataclass
@@ -62,6 +65,7 @@ class GenerationRequest:
     reply_host: str | None = None
     reply_port: int | None = None
     preset: str | None = None
+    project_id: str | None = None  # the DAW project's identity, echoed back (REAPER results)
     extra: dict = field(default_factory=dict)
 
     def length_s(self) -> float:
@@ -194,6 +198,7 @@ _KEYS = {
     "reply_host": ("reply_host", _str("reply_host", 255)),
     "reply_port": ("reply_port", _num("reply_port", 1, 65535, integer=True)),
     "preset": ("preset", _str("preset", 100)),
+    "project_id": ("project_id", _str("project_id", 64)),
 }
 #: Keys a front end may pass that are not generation parameters (consumed elsewhere).
 TRANSPORT_KEYS = ("token", "id", "action")
@@ -230,6 +235,8 @@ def parse_request(params: dict[str, Any], *, action: str = "generate", req_id: s
         raise RequestError(BAD_REQUEST, "id must be 1-64 characters of A-Z a-z 0-9 . _ - (not starting with .)")
     if action not in ACTIONS:
         raise RequestError(BAD_REQUEST, f"action must be generate or continue, got {action!r}")
+    if isinstance(params.get("prompt"), str) and params["prompt"].strip() == PROMPT_NONE:
+        params = {k: v for k, v in params.items() if k != "prompt"}  # "no prompt": a preset's stays
     params = merge_presets(params, presets, defaults)
     req = GenerationRequest(id=req_id, action=action)
     for key, value in params.items():

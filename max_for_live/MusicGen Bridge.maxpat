@@ -149,7 +149,7 @@
 			{
 				"box": {
 					"maxclass": "newobj",
-					"text": "udpreceive 9001",
+					"text": "udpreceive",
 					"numinlets": 1,
 					"numoutlets": 1,
 					"patching_rect": [1000, 200, 100, 22],
@@ -1943,6 +1943,34 @@
 				"implicit": 1
 			}
 		],
+		"latency": 0,
+		"project": {
+			"version": 1,
+			"creationdate": 3847046400,
+			"modificationdate": 3847046400,
+			"viewrect": [25.0, 106.0, 300.0, 500.0],
+			"autoorganize": 1,
+			"hideprojectwindow": 1,
+			"showdependencies": 1,
+			"autolocalize": 0,
+			"contents": {
+				"patchers": {},
+				"media": {},
+				"code": {},
+				"data": {},
+				"other": {}
+			},
+			"layout": {},
+			"searchpath": {},
+			"detailsvisible": 0,
+			"amxdtype": 1633771873,
+			"readonly": 0,
+			"devpathtype": 0,
+			"devpath": ".",
+			"sortmode": 0,
+			"viewmode": 0,
+			"includepackages": 0
+		},
 		"autosave": 0
 	}
 }

@@ -1,3 +1,5 @@
+-- @noindex
+
 -- @description MusicGen - Continue selected item
 -- @about
 --   Continues the selected audio item: the daemon gets the item's source file and the

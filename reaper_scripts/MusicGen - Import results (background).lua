@@ -1,3 +1,5 @@
+-- @noindex
+
 -- @description MusicGen - Import results (background)
 -- @about
 --   Runs in the background (reaper.defer, a scan every 0.5 s) and imports every finished

@@ -1,3 +1,5 @@
+-- @noindex
+
 -- @description MusicGen - Import results now
 -- @about
 --   Imports the open project's finished results once and stops. Meant for the daemon's

@@ -1,3 +1,5 @@
+-- @noindex
+
 -- @description MusicGen - Melody from selected MIDI item
 -- @about
 --   Sends the selected MIDI item's notes (in beats, with the tempo) as the melody of a

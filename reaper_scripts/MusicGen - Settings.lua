@@ -1,3 +1,5 @@
+-- @noindex
+
 -- @description MusicGen - Settings
 -- @about
 --   Daemon inbox folder, default length in bars, model, output folder for unsaved

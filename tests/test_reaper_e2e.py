@@ -10,9 +10,10 @@ request, the daemon, the clip and the result file are real:
 3. tests/lua/e2e_generate.lua runs the generate action with the inbox set to S/inbox and a
    saved project at <tmp>/Song/E2E.rpp with a one-bar time selection (2-4 s at 120 bpm);
 4. the daemon writes <tmp>/Song/MusicGen/results/<id>.json (contract: docs/protocol.md);
-5. tests/lua/e2e_import.lua runs the importer on that result; the item must reference the
-   real .wav, sit at 2.0 s on a new track named after the prompt, and the result must have
-   moved to results/imported/.
+5. tests/lua/e2e_import.lua runs the importer on that result in the project reopened with
+   its saved ExtState (its identity, echoed by the daemon in result["request"]["project_id"]);
+   the item must reference the real .wav, sit at 2.0 s on a new track named after the
+   prompt, and the result must have moved to results/imported/.
 """
 
 from __future__ import annotations
@@ -144,6 +145,9 @@ def test_generate_action_to_imported_clip(daemon, tmp_path: Path):
         time.sleep(0.25)
     result = json.loads(result_path.read_text())
     assert result["status"] == "done", result
+    project_id = sent["request"]["project_id"]
+    assert project_id.startswith("{") and project_id.endswith("}"), project_id
+    assert result["request"]["project_id"] == project_id, "the daemon echoes the project's identity"
     assert result["id"] == request_id
     clip = Path(result["paths"][0])
     assert clip.suffix == ".wav" and clip.exists()
@@ -151,6 +155,7 @@ def test_generate_action_to_imported_clip(daemon, tmp_path: Path):
     assert not (daemon["inbox"] / f"{request_id}.json").exists(), "the daemon removes handled requests"
 
     # 3. the background importer places the real clip
+    env["MGB_PROJECT_EXT"] = json.dumps(sent["project_ext"])  # saved in and loaded from the .rpp
     placed = _run_lua(LUA_DIR / "e2e_import.lua", env, tmp_path)
     assert placed["console"] == "", placed["console"]
     assert len(placed["tracks"]) == 1
@@ -167,3 +172,4 @@ def test_generate_action_to_imported_clip(daemon, tmp_path: Path):
     assert placed["undo_points"] and len(placed["undo_points"]) == 1
     assert not result_path.exists()
     assert (out_dir / "results" / "imported" / f"{request_id}.json").exists()
+    assert placed["pending"] == [], "the project no longer waits for the imported result"

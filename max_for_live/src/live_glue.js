@@ -42,6 +42,15 @@ var PLACE_CHOICES = ["auto", "session", "arrangement"];
 var PING_INTERVAL_MS = 2000;
 var PING_TIMEOUT_MS = 5000;
 var REQUEST_TIMEOUT_MS = 10000;
+// Bounded waits for Live (LOM: Clip.warping is applied later when set from the same event as
+// other calls; a new arrangement clip may not be listed at once): WAIT_TRIES looks, WAIT_MS apart.
+var WAIT_TRIES = 20;
+var WAIT_MS = 50;
+// Automatic reply ports: REPLY_PORT_BASE .. REPLY_PORT_BASE + REPLY_PORT_SPAN - 1, one per device
+// (claimed in a Max Global shared by every [js] of this Max, so two devices never share one).
+var REPLY_PORT_BASE = 9001;
+var REPLY_PORT_SPAN = 500;
+var PORTS_GLOBAL = "musicgen_bridge_reply_ports";
 
 var S = {
     prompt: "",
@@ -72,6 +81,7 @@ var counter = 0;
 var daemonModel = "";
 var daemonDevice = "";
 var pinger = null;
+var waits = [];           // one-shot Tasks waiting for Live (cancelled when the device goes)
 var activeReplyPort = 0;
 
 // ---- messages from the controls ------------------------------------------------------------
@@ -79,8 +89,10 @@ var activeReplyPort = 0;
 function text() { setPrompt(argList(arguments)); }
 function prompt() { setPrompt(argList(arguments)); }
 
+// [textedit] sends its text after the word "text" ("text" alone when the box is empty, and
+// "text text" when the box holds the word text): that first word is never part of the prompt.
 function setPrompt(args) {
-    if (args.length >= 2 && args[0] === "text") { args = args.slice(1); }
+    if (args.length >= 1 && args[0] === "text") { args = args.slice(1); }
     S.prompt = args.join(" ");
     saveState();
 }
@@ -115,7 +127,7 @@ function recall() {
 
 function host() {
     var args = argList(arguments);
-    if (args.length >= 2 && args[0] === "text") { args = args.slice(1); }
+    if (args.length >= 1 && args[0] === "text") { args = args.slice(1); }
     var h = args.join("").replace(/\s+/g, "");
     if (!h) { return; }
     S.host = h;
@@ -251,11 +263,15 @@ function ping() {
     conn.pingSent(nowMs());
 }
 
+// [udpsend] gets host and port at once; [udpreceive] (no port in the patch, so nothing is bound
+// while the device loads) gets its port only once the device is ready.
 function applyNetwork() {
     outlet(OUT_SEND, "host", S.host);
     outlet(OUT_SEND, "port", S.port);
+    if (!ready) { return; }
     var rp = replyPortInUse();
     if (rp !== activeReplyPort) {
+        releaseReplyPort(activeReplyPort);
         activeReplyPort = rp;
         outlet(OUT_RECV, "port", rp);
     }
@@ -263,18 +279,95 @@ function applyNetwork() {
 }
 applyNetwork.local = 1;
 
+// The Reply setting, or (0 = automatic) a port claimed for this device: the first free one from
+// 9001 + (device id mod 500) on, in the Global every device of this Max shares.
 function replyPortInUse() {
-    var dev;
+    var ports, dev, devId, i, p;
     if (S.replyPort > 0) { return S.replyPort; }
-    if (!ready) { return 9001; }
+    if (activeReplyPort > 0 && ownsReplyPort(activeReplyPort)) { return activeReplyPort; }
     try {
         dev = new LiveAPI("this_device");
-        return 9001 + (toInt(dev.id) % 500);
+        devId = toInt(dev.id);
     } catch (e) {
-        return 9001;
+        devId = 0;
     }
+    ports = portRegistry();
+    for (i = 0; i < REPLY_PORT_SPAN; i++) {
+        p = REPLY_PORT_BASE + ((devId + i) % REPLY_PORT_SPAN);
+        if (!ports || !ports["p" + p] || ports["p" + p] === devId) {
+            if (ports) { ports["p" + p] = devId || -1; }
+            return p;
+        }
+    }
+    return REPLY_PORT_BASE + (devId % REPLY_PORT_SPAN);
 }
 replyPortInUse.local = 1;
+
+function portRegistry() {
+    try { return new Global(PORTS_GLOBAL); } catch (e) { return null; }
+}
+portRegistry.local = 1;
+
+function ownsReplyPort(p) {
+    var ports = portRegistry();
+    var dev;
+    if (!ports) { return true; }
+    try { dev = toInt(new LiveAPI("this_device").id); } catch (e) { dev = 0; }
+    return ports["p" + p] === (dev || -1);
+}
+ownsReplyPort.local = 1;
+
+function releaseReplyPort(p) {
+    var ports = portRegistry();
+    if (p > 0 && ports && ports["p" + p] !== undefined && ownsReplyPort(p)) { ports["p" + p] = 0; }
+}
+releaseReplyPort.local = 1;
+
+// Max calls this when the device is deleted (or its script reloaded): stop every Task and give
+// the automatic reply port back.
+function notifydeleted() {
+    var i;
+    if (pinger) { pinger.cancel(); pinger.freepeer(); pinger = null; }
+    for (i = 0; i < waits.length; i++) { waits[i].cancel(); waits[i].freepeer(); }
+    waits = [];
+    if (S.replyPort === 0 && ready) { releaseReplyPort(activeReplyPort); }
+    ready = false;
+}
+
+// Look with `probe` until it returns something (then `done(value)`), at most WAIT_TRIES times
+// WAIT_MS apart from a Task, then `done(null)`. `later`: the first look is from the Task too
+// (never in the event that made the change, e.g. right after setting Clip.warping).
+function waitFor(probe, done, later) {
+    var tries = 0;
+    var task = null;
+    function look() {
+        var v = null;
+        tries++;
+        try { v = probe(); } catch (e) { v = null; }
+        if (v || tries >= WAIT_TRIES) {
+            if (task) { forgetWait(task); }
+            done(v || null);
+            return;
+        }
+        again();
+    }
+    function again() {
+        if (!task) {
+            task = new Task(look, this);
+            waits.push(task);
+        }
+        task.schedule(WAIT_MS);
+    }
+    if (later) { again(); } else { look(); }
+}
+waitFor.local = 1;
+
+function forgetWait(task) {
+    var i = waits.indexOf(task);
+    if (i >= 0) { waits.splice(i, 1); }
+    task.freepeer();
+}
+forgetWait.local = 1;
 
 function replyOpts() {
     var o = { reply_port: activeReplyPort || replyPortInUse() };
@@ -457,7 +550,7 @@ function reply(address) {
 
 function onDone(r) {
     var job = jobs.remove(r.id);
-    var placed, seedFromFile, stemNote;
+    var seedFromFile, place;
     if (!job) { return; }
     progress(100);
     seedFromFile = protocol.seedFromPath(r.paths[0]);
@@ -468,17 +561,24 @@ function onDone(r) {
         setStatus(session.dragMessage(liveVer || session.liveVersion(0, 0, 0), r.paths.concat(stemPaths(job))));
         return;
     }
-    try {
-        placed = job.placement === "arrangement" ? placeInArrangement(job, r.paths) : placeInSession(job, r.paths);
-    } catch (e) {
-        setStatus("Could not create the clip (" + e.message + "): drag " + r.paths.concat(stemPaths(job)).join("  |  "));
-        return;
-    }
-    try {
-        stemNote = job.stems ? placeStems(job, placed) : null;
-    } catch (e2) {
-        stemNote = { text: "", missing: stemPaths(job), reason: "Could not place the stems (" + e2.message + ")" };
-    }
+    place = job.placement === "arrangement" ? placeInArrangement : placeInSession;
+    guarded(function (cb) { place(job, r.paths, cb); }, function (err, placed) {
+        if (err) {
+            setStatus("Could not create the clip (" + err.message + "): drag " + r.paths.concat(stemPaths(job)).join("  |  "));
+            return;
+        }
+        if (!job.stems) { reportPlaced(job, placed, null); return; }
+        guarded(function (cb) { placeStems(job, placed, cb); }, function (err2, stemNote) {
+            if (err2) {
+                stemNote = { text: "", missing: stemPaths(job), reason: "Could not place the stems (" + err2.message + ")" };
+            }
+            reportPlaced(job, placed, stemNote);
+        });
+    });
+}
+onDone.local = 1;
+
+function reportPlaced(job, placed, stemNote) {
     if (placed.missing.length) {
         setStatus(placed.reason + ": drag " + placed.missing.join("  |  "));
     } else if (stemNote && stemNote.missing.length) {
@@ -487,10 +587,33 @@ function onDone(r) {
         setStatus("Done: " + placed.where + (stemNote ? stemNote.text : "") + " (seed " + seeds.last + ")");
     }
 }
-onDone.local = 1;
+reportPlaced.local = 1;
+
+// Run step(cb) where cb(err, value) may be called now or later (from a Task); a throw, now or
+// in `then`, becomes then(err) once. `then` is called exactly once.
+function guarded(step, then) {
+    var finished = false;
+    function cb(err, value) {
+        if (finished) { return; }
+        finished = true;
+        try {
+            then(err || null, value);
+        } catch (e) {
+            post("MusicGen Bridge: " + e.message + "\n");
+            setStatus("Error while placing the result: " + e.message);
+        }
+    }
+    try {
+        step(cb);
+    } catch (e) {
+        cb(e);
+    }
+}
+guarded.local = 1;
 
 // New clips in the first empty slots of the job's track at or after job.slotStart.
-function placeInSession(job, paths) {
+// cb(null, {slots, where, missing, reason}).
+function placeInSession(job, paths, cb) {
     var track = byId(job.trackId);
     var slotIds, hasClip, choice, i, slot, made;
     if (!exists(track)) { throw new Error("the target track is gone"); }
@@ -508,45 +631,59 @@ function placeInSession(job, paths) {
         finishClip(byId(childId(slot, "clip")), job, i, paths.length);
         made.push(choice.slots[i] + 1);
     }
-    return {
+    cb(null, {
         slots: choice.slots.slice(0, made.length),
         where: "track \"" + getStr(track, "name") + "\", slot" + (made.length > 1 ? "s " : " ") + made.join(", "),
         missing: paths.slice(choice.slots.length),
         reason: "No empty clip slot left on track \"" + getStr(track, "name") + "\""
-    };
+    });
 }
 placeInSession.local = 1;
 
 // New clips on the job's track in the arrangement, one after the other from job.positionBeats.
-function placeInArrangement(job, paths) {
+// Track.create_audio_clip's clip may not be listed in arrangement_clips at once: each is looked
+// for again from a Task (waitFor) before Live is said to have made none.
+// cb(null, {positions, where, missing, reason}) or cb(error).
+function placeInArrangement(job, paths, cb) {
     var track = byId(job.trackId);
-    var i, pos, clip;
     var step = job.lengthBeats > 0 ? job.lengthBeats : 0;
     var positions = [];
     if (!exists(track)) { throw new Error("the target track is gone"); }
-    for (i = 0; i < paths.length; i++) {
+    function next(i) {
+        var pos;
+        if (i >= paths.length) {
+            cb(null, {
+                positions: positions,
+                where: "track \"" + getStr(track, "name") + "\" at beat " + round2(job.positionBeats) + " (bar " +
+                    round2(job.positionBeats / job.beatsPerBar + 1) + ")",
+                missing: [],
+                reason: ""
+            });
+            return;
+        }
         pos = job.positionBeats + i * step;
         track.call("create_audio_clip", paths[i], pos);
-        clip = arrangementClipAt(track, pos);
-        if (!clip) { throw new Error("Live made no arrangement clip from " + paths[i]); }
-        finishClip(clip, job, i, paths.length);
-        positions.push(pos);
+        waitFor(function () { return arrangementClipAt(track, pos); }, function (clip) {
+            try {
+                if (!clip) { throw new Error("Live made no arrangement clip from " + paths[i]); }
+                finishClip(clip, job, i, paths.length);
+                positions.push(pos);
+            } catch (e) {
+                cb(e);
+                return;
+            }
+            next(i + 1);
+        });
     }
-    return {
-        positions: positions,
-        where: "track \"" + getStr(track, "name") + "\" at beat " + round2(job.positionBeats) + " (bar " +
-            round2(job.positionBeats / job.beatsPerBar + 1) + ")",
-        missing: [],
-        reason: ""
-    };
+    next(0);
 }
 placeInArrangement.local = 1;
 
 // Stems (sent as /musicgen/stems before done): each stem on its own audio track right after the
 // job's track ("<track> \u2013 drums", created with live_set.create_audio_track when missing),
 // in the same scene as its mix (session) or at the same position (arrangement). `placed` is what
-// placeInSession/placeInArrangement returned. Returns {text, missing, reason}.
-function placeStems(job, placed) {
+// placeInSession/placeInArrangement gave. cb(null, {text, missing, reason}) or cb(error).
+function placeStems(job, placed, cb) {
     var song = new LiveAPI("live_set");
     var names = session.stemNames(job.stems);
     var trackIds = childIds(song, "tracks");
@@ -555,7 +692,9 @@ function placeStems(job, placed) {
     var byStem = {};
     var missing = [];
     var count = job.stems.length;
-    var i, v, plan, t, group, st, track, slotIds, slot, clip, name, made, where, placedHere, mix;
+    var todo = [];
+    var landed = [];
+    var i, v, plan, t, group, before, after;
     if (mainIndex < 0) { throw new Error("the target track is gone"); }
     for (i = 0; i < trackIds.length; i++) {
         t = byId(trackIds[i]);
@@ -564,8 +703,12 @@ function placeStems(job, placed) {
     plan = session.planStemTracks(tracks, mainIndex, names);
     for (i = 0; i < plan.length; i++) {
         if (plan[i].create) {
+            // LiveAPI.call does not throw when Live refuses: a new track is one more track
+            before = childIds(song, "tracks").length;
             song.call("create_audio_track", plan[i].index);
-            t = new LiveAPI("live_set tracks " + plan[i].index);
+            after = childIds(song, "tracks");
+            if (after.length !== before + 1) { throw new Error("Live made no track for the " + plan[i].stem + " stem"); }
+            t = byId(after[plan[i].index]);
             if (!exists(t)) { throw new Error("Live made no track for the " + plan[i].stem + " stem"); }
             t.set("name", plan[i].name);
         } else {
@@ -573,47 +716,68 @@ function placeStems(job, placed) {
         }
         byStem[plan[i].stem] = t;
     }
-    made = 0;
     for (v = 0; v < count; v++) {
+        landed.push(0);
         group = job.stems[v];
         if (!group) { continue; }
-        placedHere = 0;
         for (i = 0; i < group.stems.length; i++) {
-            st = group.stems[i];
-            track = byStem[st.name];
-            name = session.stemClipName(job.label, st.name, v, count);
-            if (!track || toInt(getNum(track, "is_frozen")) === 1) { missing.push(st.path); continue; }
-            if (job.placement === "arrangement") {
-                if (v >= placed.positions.length) { missing.push(st.path); continue; }
-                track.call("create_audio_clip", st.path, placed.positions[v]);
-                clip = arrangementClipAt(track, placed.positions[v]);
-            } else {
-                slotIds = childIds(track, "clip_slots");
-                if (v >= placed.slots.length || placed.slots[v] >= slotIds.length) { missing.push(st.path); continue; }
-                slot = byId(slotIds[placed.slots[v]]);
-                if (getNum(slot, "has_clip") === 1) { missing.push(st.path); continue; }
-                slot.call("create_audio_clip", st.path);
-                clip = getNum(slot, "has_clip") === 1 ? byId(childId(slot, "clip")) : null;
-            }
-            if (!clip) { missing.push(st.path); continue; }
-            finishClip(clip, job, v, count, name);
-            made++;
-            placedHere++;
-        }
-        if (placedHere && placedHere === group.stems.length) {
-            // every stem of this variation landed: the mix is deactivated so that they, which add
-            // up to it, do not play on top of it (its Clip Activator turns it back on)
-            mix = job.placement === "arrangement" ? arrangementClipAt(byId(job.trackId), placed.positions[v]) :
-                byId(childId(byId(childIds(byId(job.trackId), "clip_slots")[placed.slots[v]]), "clip"));
-            if (mix && exists(mix)) { mix.set("muted", 1); }
+            todo.push({ v: v, stem: group.stems[i], size: group.stems.length });
         }
     }
-    where = job.placement === "arrangement" ? "at the same position" : "in the same scene";
-    return {
-        text: made ? ", " + names.length + " stem" + (names.length === 1 ? "" : "s") + " on the tracks below " + where : "",
-        missing: missing,
-        reason: "Some stems found no place (slot taken or track frozen)"
-    };
+    function finishAll() {
+        var made = 0;
+        var mix;
+        for (v = 0; v < count; v++) {
+            made += landed[v];
+            if (landed[v] && job.stems[v] && landed[v] === job.stems[v].stems.length) {
+                // every stem of this variation landed: the mix is deactivated so that they, which
+                // add up to it, do not play on top of it (its Clip Activator turns it back on)
+                mix = job.placement === "arrangement" ? arrangementClipAt(byId(job.trackId), placed.positions[v]) :
+                    byId(childId(byId(childIds(byId(job.trackId), "clip_slots")[placed.slots[v]]), "clip"));
+                if (mix && exists(mix)) { mix.set("muted", 1); }
+            }
+        }
+        cb(null, {
+            text: made ? ", " + names.length + " stem" + (names.length === 1 ? "" : "s") + " on the tracks below " +
+                (job.placement === "arrangement" ? "at the same position" : "in the same scene") : "",
+            missing: missing,
+            reason: "Some stems found no place (slot taken or track frozen)"
+        });
+    }
+    function landedClip(item, clip) {
+        if (!clip) { missing.push(item.stem.path); return; }
+        finishClip(clip, job, item.v, count, session.stemClipName(job.label, item.stem.name, item.v, count));
+        landed[item.v]++;
+    }
+    function next(k) {
+        var item, slotIds, slot, pos, track;
+        if (k >= todo.length) { finishAll(); return; }
+        item = todo[k];
+        track = byStem[item.stem.name];
+        if (!track || toInt(getNum(track, "is_frozen")) === 1) { missing.push(item.stem.path); next(k + 1); return; }
+        if (job.placement === "arrangement") {
+            if (item.v >= placed.positions.length) { missing.push(item.stem.path); next(k + 1); return; }
+            pos = placed.positions[item.v];
+            track.call("create_audio_clip", item.stem.path, pos);
+            waitFor(function () { return arrangementClipAt(track, pos); }, function (clip) {
+                try { landedClip(item, clip); } catch (e) { cb(e); return; }
+                next(k + 1);
+            });
+            return;
+        }
+        slotIds = childIds(track, "clip_slots");
+        if (item.v >= placed.slots.length || placed.slots[item.v] >= slotIds.length) {
+            missing.push(item.stem.path);
+            next(k + 1);
+            return;
+        }
+        slot = byId(slotIds[placed.slots[item.v]]);
+        if (getNum(slot, "has_clip") === 1) { missing.push(item.stem.path); next(k + 1); return; }
+        slot.call("create_audio_clip", item.stem.path);
+        landedClip(item, getNum(slot, "has_clip") === 1 ? byId(childId(slot, "clip")) : null);
+        next(k + 1);
+    }
+    next(0);
 }
 placeStems.local = 1;
 
@@ -639,20 +803,37 @@ function arrangementClipAt(track, posBeats) {
 }
 arrangementClipAt.local = 1;
 
-// Name the new clip after the prompt (or `name`); clips made to the song's bars play warped at its tempo.
+// Name the new clip after the prompt (or `name`); clips made to the song's bars play warped at its
+// tempo. Live applies a change of Clip.warping later when it comes with other calls from one
+// event (LOM), and an unwarped clip's markers are seconds: so the markers (alignWarp) are set
+// from a Task once warping reads back 1, never in the event that turned warping on.
 function finishClip(clip, job, index, count, name) {
     if (!exists(clip)) { return; }
     clip.set("name", name || session.clipName(job.label, index, count));
-    if (job.warpToSong) {
-        try {
-            clip.set("warping", 1);
-            alignWarp(clip, job.lengthBeats, job.duration_s);
-        } catch (e) {
-            post("MusicGen Bridge: could not warp the clip: " + e.message + "\n");
-        }
+    if (!job.warpToSong) { return; }
+    if (getNum(clip, "warping") === 1) {
+        alignWarpSafely(clip, job);
+        return;
     }
+    clip.set("warping", 1);
+    waitFor(function () { return exists(clip) && getNum(clip, "warping") === 1; }, function (warped) {
+        if (!warped) {
+            post("MusicGen Bridge: Live did not warp the clip \"" + getStr(clip, "name") + "\"; its length is left as it is\n");
+            return;
+        }
+        alignWarpSafely(clip, job);
+    }, true);
 }
 finishClip.local = 1;
+
+function alignWarpSafely(clip, job) {
+    try {
+        alignWarp(clip, job.lengthBeats, job.duration_s);
+    } catch (e) {
+        post("MusicGen Bridge: could not warp the clip: " + e.message + "\n");
+    }
+}
+alignWarpSafely.local = 1;
 
 // When Live guessed another length for the new clip than the bars it was made for, move its end
 // warp marker so the clip spans exactly lengthBeats (the file is exactly duration_s long).

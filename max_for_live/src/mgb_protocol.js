@@ -18,25 +18,38 @@ var ADDRESS = {
     ping: "/musicgen/ping"
 };
 
-// OSC type of every request key of docs/protocol.md ("b" = boolean, sent as int 0/1).
-var KEY_TYPES = {
-    prompt: "s", duration: "f", bpm: "f", bars: "f", beats_per_bar: "i", loop: "b",
-    model: "s", seed: "i", top_k: "i", top_p: "f", temperature: "f", cfg: "f",
-    format: "s", normalize: "s", variations: "i", melody: "s", melody_notes: "s",
-    start: "f", end: "f", keep_prompt: "b", out_dir: "s", name: "s", daw: "s",
-    position: "f", track: "s", preview: "b", stems: "b", reply_host: "s", reply_port: "i",
-    token: "s", preset: "s"
-};
+// The request keys' types and limits (bridge/protocol_keys.json, written into mgb_limits.js).
+var LIMITS = (typeof __mgb_modules === "object" && __mgb_modules.mgb_limits) ?
+    __mgb_modules.mgb_limits.LIMITS : require("./mgb_limits.js").LIMITS;
+
+// OSC type of every request key ("b" = boolean, sent as int 0/1), from the table: floats go as
+// 32-bit floats, ints as ints, everything else as symbols (the device sends melody_notes as the
+// id its notes were sent under).
+var OSC_TYPE_OF = { "float": "f", "int": "i", "bool": "b", "string": "s", "choice": "s", "notes": "s" };
+var KEY_TYPES = (function () {
+    var out = {};
+    var k;
+    for (k in LIMITS.keys) {
+        if (LIMITS.keys.hasOwnProperty(k)) { out[k] = OSC_TYPE_OF[LIMITS.keys[k].type]; }
+    }
+    out.token = "s";
+    return out;
+})();
 
 // Keys in the order the device writes them (stable order: easy to read in a packet dump).
 var KEY_ORDER = [
     "prompt", "model", "preset", "bpm", "bars", "beats_per_bar", "duration", "loop", "seed",
     "top_k", "top_p", "temperature", "cfg", "format", "normalize", "variations", "melody",
     "melody_notes", "start", "end", "keep_prompt", "out_dir", "name", "daw", "position",
-    "track", "preview", "stems", "reply_host", "reply_port", "token"
+    "track", "preview", "stems", "reply_host", "reply_port", "project_id", "token"
 ];
 
 var ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+// The positional prompt of /musicgen/generate when there is none (melody without words): the
+// device never sends an empty symbol, which Max may drop from a list (every key/value after it
+// would then shift). The daemon reads "-" as "no prompt" (docs/protocol.md).
+var PROMPT_NONE = "-";
 
 // Keep datagrams well under macOS's default 9216-byte UDP limit.
 var MAX_DATAGRAM_BYTES = 8000;
@@ -66,8 +79,9 @@ function typedValue(key, value) {
     return t === "i" ? atomInt(n) : atomFloat(n);
 }
 
-// The key/value atoms of `opts`, in KEY_ORDER; keys whose value is undefined or null are left
-// out (the daemon's default applies). `skip` names keys carried positionally instead.
+// The key/value atoms of `opts`, in KEY_ORDER; keys whose value is undefined, null or (for
+// symbols) the empty string are left out (the daemon's default applies): no empty symbol is
+// ever sent. `skip` names keys carried positionally instead.
 function keyValueAtoms(opts, skip) {
     var atoms = [];
     var i, key;
@@ -81,15 +95,18 @@ function keyValueAtoms(opts, skip) {
         key = KEY_ORDER[i];
         if (skip && skip[key]) { continue; }
         if (opts[key] === undefined || opts[key] === null) { continue; }
+        if (KEY_TYPES[key] === "s" && String(opts[key]) === "") { continue; }
         atoms.push(atomSym(key));
         atoms.push(typedValue(key, opts[key]));
     }
     return atoms;
 }
 
-// /musicgen/generate <id> <prompt> [key value]...
+// /musicgen/generate <id> <prompt> [key value]... (an empty prompt goes as PROMPT_NONE)
 function buildGenerate(id, prompt, opts) {
-    var msg = [atomSym(ADDRESS.generate), atomSym(checkId(id)), atomSym(prompt === undefined ? "" : prompt)];
+    var text = prompt === undefined || prompt === null ? "" : String(prompt);
+    if (/^\s*$/.test(text)) { text = PROMPT_NONE; }
+    var msg = [atomSym(ADDRESS.generate), atomSym(checkId(id)), atomSym(text)];
     return msg.concat(keyValueAtoms(opts, { prompt: true }));
 }
 
@@ -273,6 +290,9 @@ var api = {
     KEY_ORDER: KEY_ORDER,
     MAX_DATAGRAM_BYTES: MAX_DATAGRAM_BYTES,
     MAX_NOTES_PER_MESSAGE: MAX_NOTES_PER_MESSAGE,
+    PROMPT_NONE: PROMPT_NONE,
+    KEY_TYPES: KEY_TYPES,
+    KEY_ORDER: KEY_ORDER,
     atomSym: atomSym,
     atomInt: atomInt,
     atomFloat: atomFloat,

@@ -5,7 +5,12 @@
 // tempo is quarter notes per minute and every LOM time in beats counts quarter notes).
 // Plain functions, ES5, no Max or Live dependency (runs under Node and in Max's [js]).
 
-var MAX_DURATION_S = 300;
+// Limits from the request-key table (bridge/protocol_keys.json, written into mgb_limits.js).
+var LIMITS = (typeof __mgb_modules === "object" && __mgb_modules.mgb_limits) ?
+    __mgb_modules.mgb_limits.LIMITS : require("./mgb_limits.js").LIMITS;
+var MAX_DURATION_S = LIMITS.max_duration_s;
+var BPM = LIMITS.keys.bpm;
+var BEATS_PER_BAR = LIMITS.keys.beats_per_bar;
 
 // Length of one bar in Live beats (quarter notes) for a time signature num/den.
 function beatsPerBarQuarter(numerator, denominator) {
@@ -22,8 +27,9 @@ function barsToSeconds(bars, tempo, numerator, denominator) {
 // The length keys of a request for `bars` bars of the song (tempo in quarter notes per minute).
 // The daemon computes bars * beats_per_bar * 60 / bpm and reads melody notes in beats of bpm,
 // so the device keeps one beat = one quarter note: bpm = Live's tempo and beats_per_bar = the
-// bar's length in quarter notes (6/8 -> 3). When that length is not a whole number (7/8), the
-// request carries the exact duration in seconds instead. Returns
+// bar's length in quarter notes (6/8 -> 3, 7/8 -> 3.5: beats_per_bar may be fractional). When
+// it is outside the protocol's range, the request carries the exact duration in seconds
+// instead. Returns
 // {bpm, bars, beats_per_bar} or {duration}, plus lengthBeats and duration_s for the device.
 function lengthKeys(bars, tempo, numerator, denominator) {
     var b = Number(bars);
@@ -31,10 +37,10 @@ function lengthKeys(bars, tempo, numerator, denominator) {
     var perBar = beatsPerBarQuarter(numerator, denominator);
     var duration_s, out;
     if (!(b > 0) || !isFinite(b)) { throw new Error("length must be more than 0 bars"); }
-    if (!(t >= 20 && t <= 400)) { throw new Error("tempo " + t + " BPM is outside 20-400"); }
+    if (!(t >= BPM.min && t <= BPM.max)) { throw new Error("tempo " + t + " BPM is outside " + BPM.min + "-" + BPM.max); }
     duration_s = b * perBar * 60 / t;
     checkDuration(duration_s, b + " bars at " + round3(t) + " BPM");
-    if (perBar === Math.round(perBar) && perBar >= 1 && perBar <= 32) {
+    if (perBar >= BEATS_PER_BAR.min && perBar <= BEATS_PER_BAR.max) {
         out = { bpm: t, bars: b, beats_per_bar: perBar };
     } else {
         out = { duration: duration_s };

@@ -63,7 +63,7 @@ for (const bundle of [true, false]) {
         const k = env.keys(m, 2);
         assert.deepEqual(k.bpm, { value: 120, type: "f" });
         assert.deepEqual(k.bars, { value: 4, type: "f" });
-        assert.deepEqual(k.beats_per_bar, { value: 4, type: "i" });
+        assert.deepEqual(k.beats_per_bar, { value: 4, type: "f" });   // 0.5-32, may be fractional
         assert.equal(k.daw.value, "ableton");
         assert.equal(k.out_dir.value, OUT);
         assert.equal(k.reply_port.type, "i");

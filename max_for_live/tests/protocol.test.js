@@ -22,7 +22,7 @@ test("generate: id, prompt, then typed key/value pairs; whole-number floats stay
     const k = keys(msg, 3);
     assert.deepEqual(k.bpm, { t: "f", v: 120 });
     assert.deepEqual(k.bars, { t: "f", v: 4 });
-    assert.deepEqual(k.beats_per_bar, { t: "i", v: 4 });
+    assert.deepEqual(k.beats_per_bar, { t: "f", v: 4 });
     assert.deepEqual(k.seed, { t: "i", v: 7 });
     assert.deepEqual(k.temperature, { t: "f", v: 1 });
     assert.deepEqual(k.loop, { t: "i", v: 1 });

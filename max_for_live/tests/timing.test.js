@@ -24,11 +24,16 @@ test("lengthKeys: bpm/bars/beats_per_bar the daemon turns into exactly the same 
     const six8 = t.lengthKeys(2, 120, 6, 8);
     assert.deepEqual([six8.bpm, six8.bars, six8.beats_per_bar], [120, 2, 3]);
     close(six8.duration_s, 3);
-    // 7/8: a bar is 3.5 quarter notes, not a whole beats_per_bar: exact seconds instead.
+    // 7/8: a bar is 3.5 quarter notes; beats_per_bar may be fractional (0.5-32, the protocol table)
     const seven8 = t.lengthKeys(2, 120, 7, 8);
-    assert.equal(seven8.bars, undefined);
-    assert.equal(seven8.bpm, undefined);
-    close(seven8.duration, 3.5);
+    assert.deepEqual([seven8.bpm, seven8.bars, seven8.beats_per_bar], [120, 2, 3.5]);
+    assert.equal(seven8.duration, undefined);
+    close(seven8.duration_s, 3.5);
+    // 1/8 is 0.5 quarter notes, the smallest bar the protocol takes; 1/16 goes as seconds
+    assert.equal(t.lengthKeys(4, 120, 1, 8).beats_per_bar, 0.5);
+    const one16 = t.lengthKeys(4, 120, 1, 16);
+    assert.equal(one16.bars, undefined);
+    close(one16.duration, 0.5);
     assert.equal(seven8.lengthBeats, 7);
 });
 

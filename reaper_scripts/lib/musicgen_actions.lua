@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_actions: what each MusicGen action does. The action scripts only find this
 -- library and call one function; everything they do is here, against `r` (the `reaper`
 -- table), so the tests run the real action scripts against a stand-in.
@@ -14,6 +16,7 @@ local settings = require("musicgen_settings")
 local request = require("musicgen_request")
 local project = require("musicgen_project")
 local poller = require("musicgen_poller")
+local identity = require("musicgen_identity")
 
 local M = {}
 
@@ -59,16 +62,18 @@ function M.ask(r, title, captions, defaults)
 end
 
 local function parse_variations(text, default)
-  text = trim(text)
-  if text == "" then return default end
-  local n = math.tointeger(tonumber(text))
-  if not n or n < 1 or n > 8 then return nil end
-  return n
+  if trim(text) == "" then return default end
+  return request.parse_variations(text)
 end
 
-local function describe_timing(req)
+--- The length as REAPER shows it: bars of the project's time signature at its tempo in
+--- quarter notes per minute (the request's bpm counts the denominator's note: 7/8 at 93.5 is
+--- sent as bpm 187), or seconds.
+function M.describe_timing(req, tempo_qn, num, denom)
   if req.bars and req.bpm then
-    return string.format("%g bars at %g bpm", req.bars, req.bpm)
+    return string.format("%g bar%s of %d/%d at %g bpm", req.bars, req.bars == 1 and "" or "s",
+                         num or req.beats_per_bar or 4, denom or 4,
+                         request.round(tempo_qn or req.bpm, 3))
   end
   return string.format("%.2f s", req.duration or 0)
 end
@@ -79,9 +84,11 @@ local function describe_track(track)
   return "the same track"
 end
 
---- Validate and write a request into the inbox, then print one line. Returns the request
---- and the file written, or nil, message.
-function M.submit(r, s, req)
+--- Validate and write a request into the inbox, then print one line (`shown`: the length as
+--- the user sees it, see describe_timing). The project remembers the request until its
+--- result is handled (musicgen_identity). Returns the request and the file written, or nil,
+--- message.
+function M.submit(r, s, req, proj, shown)
   local ok, err = request.validate(req)
   if not ok then return fail(r, err) end
   local inbox = settings.inbox(r, s)
@@ -97,7 +104,7 @@ function M.submit(r, s, req)
                 .. tostring(werr) .. "\n\nCheck the inbox folder in \"MusicGen - Settings\".")
   end
   local line = string.format("MusicGen: queued %s \"%s\" (%s) -> %s at %.2f s\n", req.id,
-                             req.prompt ~= "" and req.prompt or req.action, describe_timing(req),
+                             req.prompt ~= "" and req.prompt or req.action, shown or M.describe_timing(req),
                              describe_track(req.track), req.position)
   if not poller.importer_running(r) then
     line = line .. "MusicGen: the background importer is not running; run \"MusicGen - Import "
@@ -105,6 +112,7 @@ function M.submit(r, s, req)
            .. "automatically.\n"
   end
   r.ShowConsoleMsg(line)
+  identity.remember(r, proj, req.id, req.out_dir)
   return req, file
 end
 
@@ -123,15 +131,17 @@ local function read_form(fields, s, fallback_s, tempo, num, denom)
   local len, lerr = request.parse_length(fields[2])
   if len == nil then return nil, lerr end
   local variations = parse_variations(fields[4], s.variations)
-  if not variations then return nil, "Variations must be a whole number from 1 to 8." end
+  if not variations then return nil, request.variations_message() end
   local timing, duration_s = timing_from(len, fallback_s, s.default_bars, tempo, num, denom)
-  return { timing = timing, duration_s = duration_s, variations = variations }
+  return { timing = timing, duration_s = duration_s, variations = variations,
+           shown = M.describe_timing(timing, tempo, num, denom) }
 end
 
 --- An action's request keys: those every action sends (from the form: prompt, model,
 --- variations, length; from the settings: stems, output folder; a new id) added to its own.
 local function request_keys(r, ctx, fields, form, keys)
   keys.id = settings.next_id(r)
+  keys.project_id = identity.project_id(r, ctx.proj, true)
   keys.prompt = fields[1]
   keys.model = fields[3]
   keys.variations = form.variations
@@ -170,7 +180,7 @@ function M.generate(r)
   if not form then return fail(r, ferr) end
 
   local req = request.generate(request_keys(r, ctx, fields, form, { position_s = position, track = "new" }))
-  local ok, file = M.submit(r, s, req)
+  local ok, file = M.submit(r, s, req, ctx.proj, form.shown)
   if ok then settings.set(r, "last_prompt", req.prompt, true) end
   return ok, file
 end
@@ -212,7 +222,7 @@ function M.continue_item(r)
     start_s = region.start_s,
     end_s = region.end_s,
   }))
-  return M.submit(r, s, req)
+  return M.submit(r, s, req, ctx.proj, form.shown)
 end
 
 -- Melody from selected MIDI item ---------------------------------------------------------
@@ -247,7 +257,7 @@ function M.melody(r)
   local bpm = request.bpm_for(tempo, denom)
   if bpm < request.MIN_BPM or bpm > request.MAX_BPM then bpm = tempo end
   if form.timing.bpm then bpm = form.timing.bpm end
-  local notes = request.notes_to_beats(project.midi_notes(r, take), item_pos, item_pos + item_len, bpm)
+  local notes = request.notes_to_beats(project.midi_notes(r, take, item), item_pos, item_pos + item_len, bpm)
   if #notes == 0 then return fail(r, "The selected MIDI item has no (unmuted) notes.") end
 
   local track = r.GetMediaItem_Track(item)
@@ -257,7 +267,7 @@ function M.melody(r)
     notes = notes,
     bpm = bpm,
   }))
-  return M.submit(r, s, req)
+  return M.submit(r, s, req, ctx.proj, form.shown)
 end
 
 -- Settings -------------------------------------------------------------------------------

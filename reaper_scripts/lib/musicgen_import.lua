@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_import: turn a result file (<out_dir>/results/<id>.json, docs/protocol.md) into
 -- an item on the timeline, then move the file to results/imported/ so it is imported once.
 --
@@ -29,6 +31,7 @@ local json = require("musicgen_json")
 local paths = require("musicgen_paths")
 local project = require("musicgen_project")
 local settings = require("musicgen_settings")
+local identity = require("musicgen_identity")
 
 local M = {}
 
@@ -255,8 +258,7 @@ function M.resolve_track(r, proj, spec, new_name)
     if tr then return tr end
     return project.insert_track(r, proj, nil, new_name)
   elseif spec.kind == "new_below" then
-    local idx = project.track_index_by_guid(r, proj, spec.guid)
-    return project.insert_track(r, proj, idx and idx + 1 or nil, new_name)
+    return project.insert_track_below(r, proj, project.track_index_by_guid(r, proj, spec.guid), new_name)
   elseif spec.kind == "name" then
     local tr = project.track_by_name(r, proj, spec.name)
     if tr then return tr end
@@ -271,7 +273,10 @@ local function add_item(r, track, sources, take_names, position_s, length_s, not
   local takes = {}
   for i, src in ipairs(sources) do
     local take = r.AddTakeToMediaItem(item)
+    -- SetMediaItemTake_Source does not destroy the source it replaces (ReaScript docs)
+    local old = r.GetMediaItemTake_Source(take)
     r.SetMediaItemTake_Source(take, src)
+    if old and old ~= src then r.PCM_Source_Destroy(old) end
     r.GetSetMediaItemTakeInfo_String(take, "P_NAME", take_names[i], true)
     takes[i] = take
   end
@@ -349,6 +354,7 @@ function M.apply(r, proj, plan)
   end)
   r.PreventUIRefresh(-1)
   r.Undo_EndBlock("MusicGen: import \"" .. M.shorten(plan.track_name, 30) .. "\"", -1)
+  r.TrackList_AdjustWindows(false) -- new tracks show in the track list and the mixer
   r.UpdateArrange()
   if not ok then return nil, string.format("job %s: import failed: %s", plan.id, tostring(err)) end
   return item, takes
@@ -359,7 +365,7 @@ local function say(r, line)
 end
 M.say = say
 
---- Move a handled result to results/imported/<name>.
+--- Move a handled result from results_dir to results_dir/imported/<name>.
 local function move_done(r, results_dir, name, state)
   local imported = paths.join(results_dir, "imported")
   paths.ensure_dir(r, imported)
@@ -374,22 +380,38 @@ end
 
 --- A fresh per-script state for process_file / scan.
 function M.new_state()
-  return { bad = {}, move_warned = {}, takes = {} }
+  return { bad = {}, move_warned = {}, takes = {}, other = {} }
 end
 
---- Handle one file of the results folder. Returns "imported", "message", "skipped",
---- "bad" or "failed". Inserted takes are added to state.takes (for building peaks).
-function M.process_file(r, proj, out_dir, name, state)
+--- Handle one result file. Returns "imported", "message", "skipped", "bad", "failed" or
+--- "other_project" (the result names another project's identity: left for that project).
+--- Inserted takes are added to state.takes (for building peaks).
+--- opts (all optional): results_dir (default <out_dir>/results), id (default the name less
+--- ".json"), pid (the open project's identity), rejected (the file is in the daemon's
+--- inbox/rejected/ folder: a file there without a status is the refused request itself,
+--- and nothing there is moved, the folder is the daemon's).
+function M.process_file(r, proj, out_dir, name, state, opts)
+  opts = opts or {}
   if name:sub(1, 1) == "." or not name:match("%.json$") then return "skipped" end
-  local results_dir = paths.results_dir(out_dir)
-  local id = name:gsub("%.json$", "")
+  local results_dir = opts.results_dir or paths.results_dir(out_dir)
+  local id = opts.id or name:gsub("%.json$", "")
+  local function done()
+    settings.mark_imported(r, id)
+    identity.forget(r, proj, id)
+    if not opts.rejected then move_done(r, results_dir, name, state) end
+  end
   if settings.was_imported(r, id) then
-    move_done(r, results_dir, name, state) -- a previous move failed; try again quietly
+    if not opts.rejected then move_done(r, results_dir, name, state) end -- a previous move failed; try again quietly
     return "skipped"
   end
+  local other_key = tostring(opts.pid) .. "|" .. paths.join(results_dir, name)
+  if state.other[other_key] then return "other_project" end -- known; not read again
   local text = paths.read_file(paths.join(results_dir, name))
   if not text then return "skipped" end -- vanished or unreadable for now; next poll
   local result, err = json.decode(text)
+  if opts.rejected and (type(result) ~= "table" or json.value(result.status) == nil) then
+    return "skipped" -- the refused request file, not a result
+  end
   if type(result) ~= "table" then
     if not state.bad[name] then
       state.bad[name] = true
@@ -397,6 +419,10 @@ function M.process_file(r, proj, out_dir, name, state)
                            tostring(err or "not an object")))
     end
     return "bad"
+  end
+  if not identity.belongs(identity.of_result(result, json), opts.pid) then
+    state.other[other_key] = true
+    return "other_project"
   end
   local plan = M.plan(result, out_dir, id)
   if plan.kind == "message" then
@@ -408,45 +434,78 @@ function M.process_file(r, proj, out_dir, name, state)
       return "bad"
     end
     say(r, plan.message)
-    settings.mark_imported(r, id)
-    move_done(r, results_dir, name, state)
+    done()
     return "message"
   end
   local item, takes = M.apply(r, proj, plan)
   if not item then
     say(r, takes .. " (result moved to results/imported/)")
-    settings.mark_imported(r, id)
-    move_done(r, results_dir, name, state)
+    done()
     return "failed"
   end
-  settings.mark_imported(r, id)
-  move_done(r, results_dir, name, state)
+  done()
   for _, take in ipairs(takes) do state.takes[#state.takes + 1] = { proj = proj, take = take } end
   return "imported"
 end
 
+--- Where a result of a pending request may be, in order: where the request said
+--- (<its out_dir>/results/<id>.json), then, for a request the daemon refused, the inbox's
+--- rejected/ folder (<inbox>/rejected/<id>.result.json, then <inbox>/rejected/<id>.json).
+function M.pending_places(p, inbox)
+  local places = { { results_dir = paths.results_dir(p.out_dir), name = p.id .. ".json" } }
+  if inbox then
+    local rejected = paths.join(inbox, "rejected")
+    places[#places + 1] = { results_dir = rejected, name = p.id .. ".result.json", rejected = true }
+    places[#places + 1] = { results_dir = rejected, name = p.id .. ".json", rejected = true }
+  end
+  return places
+end
+
+local TERMINAL = { imported = true, message = true, failed = true }
+
 --- Import every finished result of the open project. Returns a list of {name, outcome}.
---- Nothing happens while the project is recording, or when it has no output folder
---- (unsaved, no fallback set).
+--- Nothing happens while the project is recording. Looked at: the project's own results
+--- folder (when it has an output folder), and for each request the project is still
+--- waiting for, where that request said its result would go (see pending_places).
+--- Results naming another project's identity are left in place for that project.
 function M.scan(r, state)
   local proj, file = project.current(r)
-  local out_dir = paths.out_dir(file, settings.load(r))
-  if not out_dir then return {} end
   if project.is_recording(r) then return {} end
-  local results_dir = paths.results_dir(out_dir)
-  r.EnumerateFiles(results_dir, -1) -- REAPER caches listings; -1 re-reads the folder
-  local names = {}
-  local i = 0
-  while true do
-    local name = r.EnumerateFiles(results_dir, i)
-    if not name or name == "" then break end
-    names[#names + 1] = name
-    i = i + 1
-  end
-  table.sort(names)
+  local s = settings.load(r)
+  local out_dir = paths.out_dir(file, s)
+  local pid = identity.project_id(r, proj, false)
   local outcomes = {}
-  for _, name in ipairs(names) do
-    outcomes[#outcomes + 1] = { name = name, outcome = M.process_file(r, proj, out_dir, name, state) }
+  if out_dir then
+    local results_dir = paths.results_dir(out_dir)
+    r.EnumerateFiles(results_dir, -1) -- REAPER caches listings; -1 re-reads the folder
+    local names = {}
+    local i = 0
+    while true do
+      local name = r.EnumerateFiles(results_dir, i)
+      if not name or name == "" then break end
+      names[#names + 1] = name
+      i = i + 1
+    end
+    table.sort(names)
+    for _, name in ipairs(names) do
+      outcomes[#outcomes + 1] = { name = name,
+                                  outcome = M.process_file(r, proj, out_dir, name, state, { pid = pid }) }
+    end
+  end
+  local inbox = settings.inbox(r, s)
+  for _, p in ipairs(identity.pending(r, proj)) do
+    if settings.was_imported(r, p.id) then
+      identity.forget(r, proj, p.id)
+    else
+      for _, place in ipairs(M.pending_places(p, inbox)) do
+        if paths.file_exists(paths.join(place.results_dir, place.name)) then
+          local outcome = M.process_file(r, proj, p.out_dir, place.name, state, {
+            results_dir = place.results_dir, id = p.id, pid = pid, rejected = place.rejected })
+          outcomes[#outcomes + 1] = { name = paths.join(place.results_dir, place.name), outcome = outcome }
+          if TERMINAL[outcome] then break end
+        end
+      end
+    end
   end
   return outcomes
 end

@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_json: a small JSON encoder/decoder for the MusicGen ReaScripts.
 --
 -- Plain Lua 5.3/5.4 (REAPER embeds Lua 5.4); no REAPER calls. Enough JSON for the

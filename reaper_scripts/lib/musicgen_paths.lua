@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_paths: folders and files for the MusicGen ReaScripts.
 --
 -- Where things live (docs/protocol.md, "Files"):

@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_poller: the background importer. A reaper.defer loop that, every 0.5 s
 -- (reaper.time_precise), scans the open project's <out_dir>/results/ and imports what
 -- it finds (musicgen_import), and between scans builds the peaks of imported clips a
@@ -6,6 +8,14 @@
 -- Only one importer runs per REAPER: each one writes a heartbeat into the (non-persisted)
 -- ExtState; a second one that finds a fresh heartbeat from another importer says so and
 -- stops. The heartbeat also lets the request scripts tell the user when no importer runs.
+--
+-- Re-launch (REAPER 7.03+, set_action_options; older REAPERs ask the user what to do):
+--   "Import results (background)" run again while it runs: it stops (a toggle, its toolbar
+--     button goes dark);
+--   "Import results now" run again while it still builds peaks (e.g. a second OSC nudge):
+--     the running one ends and a new one imports at once. Either way it stops by itself
+--     after ONCE_MAX_S of peak building (REAPER builds what is left when it draws them).
+-- Neither leaves an automatic "ReaScript: Run" undo point: every path ends in a defer.
 
 local import = require("musicgen_import")
 local settings = require("musicgen_settings")
@@ -15,6 +25,22 @@ local M = {}
 M.INTERVAL_S = 0.5      -- between scans of the results folder
 M.HEARTBEAT_STALE_S = 3 -- an importer silent this long is considered gone
 M.PEAK_STEPS_PER_CYCLE = 4
+M.ONCE_MAX_S = 10       -- "Import results now" stops building peaks after this long
+
+-- set_action_options flags (REAPER 7.03+): 1 = re-launch ends the running instance, 2 = and
+-- then starts the new one.
+M.RELAUNCH_STOPS = 1
+M.RELAUNCH_RESTARTS = 1 | 2
+
+local function set_relaunch(r, flags)
+  if r.set_action_options then r.set_action_options(flags) end
+end
+
+--- A script that ends without a defer and without an undo block gets an automatic undo point
+--- ("ReaScript: Run") although it changed nothing: one empty defer cycle avoids it.
+function M.end_quietly(r)
+  r.defer(function() end)
+end
 
 --- Build the peaks of imported takes a step at a time (PCM_Source_BuildPeaks: 0 = begin,
 --- 1 = run, returns what is left, 2 = finish). REAPERs without it get "Peaks: Build any
@@ -114,9 +140,11 @@ end
 --- Start the background importer (the "Import results (background)" action and
 --- Scripts/__startup.lua). Lights its toolbar button while it runs.
 function M.start(r)
+  set_relaunch(r, M.RELAUNCH_STOPS)
   local state = M.new_state(r)
   if M.other_importer(r, state) then
     import.say(r, "the background importer is already running")
+    M.end_quietly(r)
     return nil
   end
   set_toggle(r, true)
@@ -134,16 +162,19 @@ function M.start(r)
 end
 
 --- Import what is there now, once (the "Import results now" action, e.g. run by the
---- daemon through REAPER's OSC control surface), then finish building peaks in the
---- background and stop.
+--- daemon through REAPER's OSC control surface), then build peaks in the background for at
+--- most ONCE_MAX_S and stop.
 function M.run_once(r)
+  set_relaunch(r, M.RELAUNCH_RESTARTS)
   local state = import.new_state()
   local outcomes = import.scan(r, state)
+  local until_s = r.time_precise() + M.ONCE_MAX_S
   local function peaks()
     M.build_peaks_step(r, state)
-    if #state.takes > 0 then r.defer(peaks) end
+    if #state.takes > 0 and r.time_precise() < until_s then r.defer(peaks) end
   end
   peaks()
+  if #state.takes == 0 then M.end_quietly(r) end
   return outcomes
 end
 

@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_project: what the MusicGen scripts read from (and add to) the REAPER project,
 -- through the stock ReaScript API only (no SWS, no js_ReaScriptAPI). Every function takes
 -- `r` (the `reaper` table) first, so the logic runs against a stand-in in the tests.
@@ -52,6 +54,8 @@ end
 
 --- The file and region an audio item plays, for a continuation.
 --- region: take D_STARTOFFS .. + item D_LENGTH * take D_PLAYRATE (seconds in the source).
+--- Items with stretch markers (GetTakeNumStretchMarkers) are refused: offset and play rate do
+--- not describe what they play.
 --- Section sources (e.g. after "Item properties: section") are followed to their parent
 --- file, adding the section offset; reversed sources, MIDI takes, empty items and sources
 --- without a file are refused with a message that says what to do instead.
@@ -70,6 +74,10 @@ function M.audio_region(r, item)
   local playrate = r.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
   if not playrate or playrate <= 0 then playrate = 1 end
 
+  if r.GetTakeNumStretchMarkers(take) > 0 then
+    return nil, "The selected item has stretch markers, so the audio it plays is not one stretch of "
+             .. "its file. Glue the item first (Item: Glue items), then continue the glued item."
+  end
   local src = r.GetMediaItemTake_Source(take)
   if not src then return nil, "The selected item has no source." end
   local offset_s = 0
@@ -119,20 +127,52 @@ function M.audio_region(r, item)
   return { audio_path = file, start_s = start_s, end_s = end_s, take = take }
 end
 
+--- The length of one pass of a MIDI take's source in PPQ, or nil when it cannot be told.
+--- GetMediaSourceLength gives a MIDI source's length in quarter notes (lengthIsQN); the take's
+--- PPQ per quarter note comes from MIDI_GetPPQPosFromProjQN one quarter note apart.
+function M.midi_loop_ppq(r, take)
+  local src = r.GetMediaItemTake_Source(take)
+  if not src then return nil end
+  local len, is_qn = r.GetMediaSourceLength(src)
+  if not len or len <= 0 or not is_qn then return nil end
+  local ppq_per_qn = r.MIDI_GetPPQPosFromProjQN(take, 1) - r.MIDI_GetPPQPosFromProjQN(take, 0)
+  if not ppq_per_qn or ppq_per_qn <= 0 then return nil end
+  return len * ppq_per_qn
+end
+
 --- The notes of a MIDI take in project seconds: {pitch, start_s, end_s, velocity, muted}.
---- PPQ positions are converted with MIDI_GetProjTimeFromPPQPos (tempo map aware).
-function M.midi_notes(r, take)
+--- PPQ positions are converted with MIDI_GetProjTimeFromPPQPos (tempo map aware). When the
+--- item loops its source (B_LOOPSRC) and plays past one pass, the notes of every pass that
+--- sounds inside the item are given (notes_to_beats clips them to the item).
+function M.midi_notes(r, take, item)
   local _, note_count = r.MIDI_CountEvts(take)
-  local notes = {}
+  local raw = {}
   for i = 0, (note_count or 0) - 1 do
     local ok, _, muted, start_ppq, end_ppq, _, pitch, vel = r.MIDI_GetNote(take, i)
-    if ok then
+    if ok then raw[#raw + 1] = { pitch, start_ppq, end_ppq, vel, muted } end
+  end
+  local passes_from, passes_to, loop_ppq = 0, 0, nil
+  if item and r.GetMediaItemInfo_Value(item, "B_LOOPSRC") == 1 then
+    loop_ppq = M.midi_loop_ppq(r, take)
+    if loop_ppq then
+      local pos, len = M.item_bounds(r, item)
+      -- passes before 0 sound when the take starts inside its source (start offset)
+      local first_ppq = r.MIDI_GetPPQPosFromProjTime(take, pos)
+      local last_ppq = r.MIDI_GetPPQPosFromProjTime(take, pos + len)
+      passes_from = math.min(0, math.floor(first_ppq / loop_ppq))
+      passes_to = math.max(0, math.ceil(last_ppq / loop_ppq) - 1)
+    end
+  end
+  local notes = {}
+  for pass = passes_from, passes_to do
+    local shift = loop_ppq and pass * loop_ppq or 0
+    for _, n in ipairs(raw) do
       notes[#notes + 1] = {
-        pitch = pitch,
-        start_s = r.MIDI_GetProjTimeFromPPQPos(take, start_ppq),
-        end_s = r.MIDI_GetProjTimeFromPPQPos(take, end_ppq),
-        velocity = vel,
-        muted = muted,
+        pitch = n[1],
+        start_s = r.MIDI_GetProjTimeFromPPQPos(take, n[2] + shift),
+        end_s = r.MIDI_GetProjTimeFromPPQPos(take, n[3] + shift),
+        velocity = n[4],
+        muted = n[5],
       }
     end
   end
@@ -200,6 +240,22 @@ function M.insert_track(r, proj, index, name)
   local tr = r.GetTrack(proj, index)
   if name and name ~= "" then
     r.GetSetMediaTrackInfo_String(tr, "P_NAME", name, true)
+  end
+  return tr
+end
+
+--- A new track right below the track at `index` (0-based; nil: at the end), at that track's
+--- level: below a folder parent it goes after the folder's last child (not inside it); below
+--- the last child of a folder it stays inside that folder (it takes over the closing depth).
+function M.insert_track_below(r, proj, index, name)
+  if index == nil then return M.insert_track(r, proj, nil, name) end
+  local src = r.GetTrack(proj, index)
+  local depth = r.GetMediaTrackInfo_Value(src, "I_FOLDERDEPTH")
+  if depth > 0 then return M.insert_track(r, proj, M.folder_end(r, proj, index), name) end
+  local tr = M.insert_track(r, proj, index + 1, name)
+  if depth < 0 then
+    r.SetMediaTrackInfo_Value(tr, "I_FOLDERDEPTH", depth)
+    r.SetMediaTrackInfo_Value(src, "I_FOLDERDEPTH", 0)
   end
   return tr
 end

@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_request: build and check the request tables the REAPER scripts write to the
 -- daemon's inbox (docs/protocol.md, "Request keys" and "Files"). Plain Lua, no REAPER calls.
 --
@@ -5,11 +7,16 @@
 -- tempo_qn = REAPER's tempo in quarter notes per minute; beats = the unit of the `bpm`
 -- sent with the request (see timing_for_bars: the time signature's denominator note).
 
+local limits = require("musicgen_limits") -- generated from bridge/protocol_keys.json
+
 local M = {}
 
-M.MAX_DURATION_S = 300
-M.MIN_BPM, M.MAX_BPM = 20, 400
-M.MAX_PROMPT = 2000
+M.LIMITS = limits
+M.MAX_DURATION_S = limits.max_duration_s
+M.MIN_BPM, M.MAX_BPM = limits.keys.bpm.min, limits.keys.bpm.max
+M.MAX_PROMPT = limits.keys.prompt.max_chars
+M.MIN_BEATS_PER_BAR, M.MAX_BEATS_PER_BAR = limits.keys.beats_per_bar.min, limits.keys.beats_per_bar.max
+M.MIN_VARIATIONS, M.MAX_VARIATIONS = limits.keys.variations.min, limits.keys.variations.max
 
 local function trim(s)
   return (tostring(s or ""):gsub("^%s+", ""):gsub("%s+$", ""))
@@ -54,7 +61,7 @@ function M.timing_for_bars(bars, tempo_qn, num, denom)
   local qn_per_bar = num * 4 / denom
   local duration_s = bars * qn_per_bar * 60 / tempo_qn
   local bpm = tempo_qn * denom / 4
-  if bpm >= M.MIN_BPM and bpm <= M.MAX_BPM and num >= 1 and num <= 32 then
+  if bpm >= M.MIN_BPM and bpm <= M.MAX_BPM and num >= M.MIN_BEATS_PER_BAR and num <= M.MAX_BEATS_PER_BAR then
     return { bpm = M.round(bpm, 6), bars = M.round(bars, 6), beats_per_bar = num }, duration_s
   end
   return { duration = M.round(duration_s, 6) }, duration_s
@@ -109,8 +116,9 @@ local function merge(dst, src)
   return dst
 end
 
---- Keys every REAPER request carries. opts: id, out_dir, position_s, track, prompt, model,
---- variations, stems (true: also separate into stems), timing (keys from timing_for_*).
+--- Keys every REAPER request carries. opts: id, project_id (the project's identity,
+--- musicgen_identity), out_dir, position_s, track, prompt, model, variations, stems (true:
+--- also separate into stems), timing (keys from timing_for_*).
 local function base(opts)
   local req = {
     id = opts.id,
@@ -119,6 +127,7 @@ local function base(opts)
     position = M.round(opts.position_s or 0, 6),
     track = opts.track or "new",
     prompt = trim(opts.prompt),
+    project_id = opts.project_id,
   }
   if opts.model and trim(opts.model) ~= "" then req.model = trim(opts.model) end
   if opts.variations and opts.variations ~= 1 then req.variations = opts.variations end
@@ -153,6 +162,18 @@ function M.melody(opts)
   return req
 end
 
+--- "Variations must be a whole number from 1 to 8." (the table's range)
+function M.variations_message()
+  return string.format("Variations must be a whole number from %d to %d.", M.MIN_VARIATIONS, M.MAX_VARIATIONS)
+end
+
+--- A variations count typed by the user: a whole number in the table's range, or nil.
+function M.parse_variations(text)
+  local n = math.tointeger(tonumber(trim(text)))
+  if not n or n < M.MIN_VARIATIONS or n > M.MAX_VARIATIONS then return nil end
+  return n
+end
+
 local function is_int(v) return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v)) end
 
 --- Check a request against the protocol's ranges before it is written, so the user gets a
@@ -160,6 +181,10 @@ local function is_int(v) return math.type(v) == "integer" or (type(v) == "number
 function M.validate(req)
   if type(req.id) ~= "string" or not req.id:match("^[A-Za-z0-9._-]+$") or #req.id > 64 then
     return nil, "internal error: bad request id"
+  end
+  if req.project_id ~= nil and (type(req.project_id) ~= "string" or #req.project_id > 64
+                                or not req.project_id:match("^[%w{}%-]+$")) then
+    return nil, "internal error: bad project identity"
   end
   local prompt = trim(req.prompt)
   if #prompt > M.MAX_PROMPT then
@@ -177,9 +202,10 @@ function M.validate(req)
   end
   if req.bars ~= nil then
     if not (req.bars > 0) then return nil, "The number of bars must be greater than 0." end
-    local bpb = req.beats_per_bar or 4
-    if not (is_int(bpb) and bpb >= 1 and bpb <= 32) then
-      return nil, "The time signature needs 1-32 beats per bar."
+    local bpb = req.beats_per_bar or limits.keys.beats_per_bar.default
+    if not (type(bpb) == "number" and bpb >= M.MIN_BEATS_PER_BAR and bpb <= M.MAX_BEATS_PER_BAR) then
+      return nil, string.format("The time signature needs %g-%g beats per bar.", M.MIN_BEATS_PER_BAR,
+                                M.MAX_BEATS_PER_BAR)
     end
     if req.bpm then
       local d = req.bars * bpb * 60 / req.bpm
@@ -189,8 +215,9 @@ function M.validate(req)
       end
     end
   end
-  if req.variations ~= nil and not (is_int(req.variations) and req.variations >= 1 and req.variations <= 8) then
-    return nil, "Variations must be a whole number from 1 to 8."
+  if req.variations ~= nil and not (is_int(req.variations) and req.variations >= M.MIN_VARIATIONS
+                                    and req.variations <= M.MAX_VARIATIONS) then
+    return nil, M.variations_message()
   end
   if not req.out_dir or req.out_dir == "" then return nil, "internal error: no output folder" end
   if req.position ~= nil and req.position < 0 then return nil, "internal error: negative position" end

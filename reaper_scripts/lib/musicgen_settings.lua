@@ -1,3 +1,5 @@
+-- @noindex
+
 -- musicgen_settings: the MusicGen ReaScripts' settings, kept in REAPER's ExtState
 -- (section "MusicGenBridge", persisted in reaper-extstate.ini).
 --
@@ -14,6 +16,7 @@
 -- importer's heartbeat and the ids imported this session (not persisted).
 
 local paths = require("musicgen_paths")
+local request = require("musicgen_request")
 
 local M = {}
 
@@ -111,10 +114,8 @@ function M.parse_form(answer)
     return nil, "Default length must be a number of bars greater than 0 (for example 4)."
   end
   s.default_bars = bars
-  local variations = math.tointeger(tonumber(trim(f[5])))
-  if not variations or variations < 1 or variations > 8 then
-    return nil, "Variations must be a whole number from 1 to 8."
-  end
+  local variations = request.parse_variations(f[5])
+  if not variations then return nil, request.variations_message() end
   s.variations = variations
   local stems = trim(f[6])
   if stems == "" then stems = "0" end

@@ -128,6 +128,10 @@ function Stub.new(opts)
   self.valid = setmetatable({}, { __mode = "k" })
   self.deferred = {}
   self.atexit_fns = {}
+  self.action_options = {}    -- [script path] = set_action_options flags
+  self.relaunch_dialogs = 0
+  self.auto_undo_points = {}  -- scripts that ended without defer or undo block
+  self.track_list_adjusted = 0
   self.undo_depth = 0
   self.undo_points = {}
   self.ui_refresh = 0
@@ -156,6 +160,9 @@ function Stub:add_project(p)
     cursor = p.cursor or 0,
     play_state = p.play_state or 0,
     tracks = {},
+    ext = {},                 -- project ExtState: [SECTION][KEY] = value (saved in the .rpp)
+    ext_order = {},           -- [SECTION] = {KEY, ...} in the order first set
+    dirty = false,
   }
   self.projects[#self.projects + 1] = proj
   self.valid[proj] = true
@@ -218,13 +225,17 @@ function Stub:add_item(track, t)
   local src = t.source
   if not src then
     if t.midi then
-      src = self:new_source("", { type = "MIDI", length = t.len })
+      -- a MIDI source's length is in quarter notes (GetMediaSourceLength's lengthIsQN);
+      -- midi.len_qn = one pass of the source (default: the item's length at the tempo)
+      src = self:new_source("", { type = "MIDI",
+                                  length = t.midi.len_qn or t.len * track.proj.tempo / 60 })
     else
       src = self:new_source(t.file or "", { length = t.src_length })
     end
   end
   local take = { kind = "MediaItem_Take", item = item, name = t.take_name or "", source = src,
-                 startoffs = t.startoffs or 0, playrate = t.playrate or 1, midi = t.midi }
+                 startoffs = t.startoffs or 0, playrate = t.playrate or 1, midi = t.midi,
+                 stretch_markers = t.stretch_markers or 0 }
   self.valid[take] = true
   item.takes[1] = take
   item.active = take
@@ -250,15 +261,64 @@ end
 
 --- Run a script file the way REAPER does: a fresh set of modules (each ReaScript has its
 --- own Lua state), `reaper` as a global, `debug.getinfo` pointing at the file.
+---
+--- Re-launch: when an instance of the same script still runs (has a pending defer), what
+--- set_action_options asked for happens (flag 1: the running one ends, its atexit runs; with
+--- flag 2 the new one then starts, else nothing more). Without flags REAPER asks the user; the
+--- stub counts that in self.relaunch_dialogs and starts a new instance.
+--- A script that ends with no pending defer and no undo block of its own gets REAPER's
+--- automatic undo point, recorded in self.auto_undo_points (its path).
 function Stub:run_script(path)
+  if self:is_running(path) then
+    local flags = self.action_options[path] or 0
+    if flags & 1 ~= 0 then
+      self:terminate(path)
+      if flags & 2 == 0 then return nil end
+    else
+      self.relaunch_dialogs = self.relaunch_dialogs + 1
+    end
+  end
   self:install_env()
   for name in pairs(package.loaded) do
     if name:match("^musicgen_") then package.loaded[name] = nil end
   end
   self.script_path = path
+  self.running_script = path
   _G.reaper = self.api
+  local undo_before = #self.undo_points
   local chunk = assert(loadfile(path))
-  return chunk()
+  local results = table.pack(chunk())
+  self.running_script = nil
+  if not self:is_running(path) then
+    if #self.undo_points == undo_before then
+      self.auto_undo_points[#self.auto_undo_points + 1] = path
+    end
+    self:terminate(path) -- it ended: its atexit functions run
+  end
+  return table.unpack(results, 1, results.n)
+end
+
+function Stub:is_running(path)
+  for _, d in ipairs(self.deferred) do
+    if d.owner == path then return true end
+  end
+  return false
+end
+
+--- End a running script: its pending defers are dropped and its atexit functions run.
+function Stub:terminate(path)
+  local keep = {}
+  for _, d in ipairs(self.deferred) do
+    if d.owner ~= path then keep[#keep + 1] = d end
+  end
+  self.deferred = keep
+  local fns = {}
+  local rest = {}
+  for _, a in ipairs(self.atexit_fns) do
+    if a.owner == path then fns[#fns + 1] = a else rest[#rest + 1] = a end
+  end
+  self.atexit_fns = rest
+  for _, a in ipairs(fns) do a.fn() end
 end
 
 --- os.getenv as the scripts see it: only the stub's env (so no test reads or writes the
@@ -274,7 +334,21 @@ function Stub:run_deferred(n, dt)
     self.clock = self.clock + (dt or 0.05)
     local fns = self.deferred
     self.deferred = {}
-    for _, fn in ipairs(fns) do fn() end
+    for _, d in ipairs(fns) do
+      self.running_script = d.owner
+      d.fn()
+      self.running_script = nil
+      if not self:is_running(d.owner) then
+        -- the script ended: its atexit functions run
+        local rest = {}
+        local mine = {}
+        for _, a in ipairs(self.atexit_fns) do
+          if a.owner == d.owner then mine[#mine + 1] = a else rest[#rest + 1] = a end
+        end
+        self.atexit_fns = rest
+        for _, a in ipairs(mine) do a.fn() end
+      end
+    end
   end
 end
 
@@ -283,7 +357,7 @@ function Stub:stop_scripts()
   self.deferred = {}
   local fns = self.atexit_fns
   self.atexit_fns = {}
-  for _, fn in ipairs(fns) do fn() end
+  for _, a in ipairs(fns) do a.fn() end
   -- non-persisted ExtState lives until REAPER quits
 end
 
@@ -297,6 +371,28 @@ function Stub:restart()
   end
   self.extstate = fresh
   self.dir_cache = {}
+end
+
+--- Sources still alive that no take of any project plays (leaked).
+function Stub:leaked_sources()
+  local used = {}
+  for _, p in ipairs(self.projects) do
+    for _, tr in ipairs(p.tracks) do
+      for _, it in ipairs(tr.items) do
+        for _, tk in ipairs(it.takes) do
+          local src = tk.source
+          while src do used[src] = true src = src.parent end
+        end
+      end
+    end
+  end
+  local out = {}
+  for obj in pairs(self.valid) do
+    if type(obj) == "table" and obj.kind == "PCM_source" and not used[obj] then
+      out[#out + 1] = obj
+    end
+  end
+  return out
 end
 
 function Stub:calls_named(name)
@@ -360,6 +456,43 @@ function Stub:make_api()
     if persist then ext(section, key, S.extstate_saved)[key] = value end
   end
   function impl.HasExtState(section, key) return ext(section)[key] ~= nil end
+
+  -- project ExtState: section and key are case-insensitive (kept upper-cased here, so code
+  -- that reads a key back from EnumProjExtState must not rely on its case); an empty value
+  -- deletes the key; setting marks the project dirty (it is saved in the .rpp).
+  function impl.GetProjExtState(proj, extname, key)
+    local p = S:proj_of(proj)
+    local sec = p.ext[extname:upper()] or {}
+    local v = sec[key:upper()] or ""
+    return #v, v
+  end
+  function impl.SetProjExtState(proj, extname, key, value)
+    assert(type(value) == "string", "SetProjExtState value must be a string")
+    local p = S:proj_of(proj)
+    local sname, kname = extname:upper(), key:upper()
+    p.ext[sname] = p.ext[sname] or {}
+    p.ext_order[sname] = p.ext_order[sname] or {}
+    local sec, order = p.ext[sname], p.ext_order[sname]
+    if value == "" then
+      sec[kname] = nil
+      for i, k in ipairs(order) do if k == kname then table.remove(order, i) break end end
+    else
+      if sec[kname] == nil then order[#order + 1] = kname end
+      sec[kname] = value
+    end
+    p.dirty = true
+    return 1
+  end
+  function impl.EnumProjExtState(proj, extname, idx)
+    local p = S:proj_of(proj)
+    local order = p.ext_order[extname:upper()] or {}
+    local k = order[idx + 1]
+    if not k then return false, "", "" end
+    return true, k, p.ext[extname:upper()][k]
+  end
+  function impl.genGuid(_buf)
+    return S:new_guid():gsub("AAAA", "BBBB")
+  end
   function impl.DeleteExtState(section, key, persist)
     ext(section)[key] = nil
     if persist then ext(section, key, S.extstate_saved)[key] = nil end
@@ -392,8 +525,13 @@ function Stub:make_api()
   function impl.get_action_context()
     return false, S.script_path, 0, S.cmd_id, -1, -1, -1, ""
   end
-  function impl.defer(fn) S.deferred[#S.deferred + 1] = fn end
-  function impl.atexit(fn) S.atexit_fns[#S.atexit_fns + 1] = fn end
+  function impl.defer(fn) S.deferred[#S.deferred + 1] = { fn = fn, owner = S.running_script } end
+  function impl.atexit(fn) S.atexit_fns[#S.atexit_fns + 1] = { fn = fn, owner = S.running_script } end
+  function impl.set_action_options(flag)
+    assert(math.type(flag) == "integer", "set_action_options takes an integer")
+    S.action_options[S.running_script or ""] = flag
+  end
+  function impl.TrackList_AdjustWindows(_isMinor) S.track_list_adjusted = S.track_list_adjusted + 1 end
 
   -- undo
   function impl.Undo_BeginBlock() S.undo_depth = S.undo_depth + 1 end
@@ -514,7 +652,9 @@ function Stub:make_api()
   end
   function impl.AddTakeToMediaItem(item)
     mutate("AddTakeToMediaItem")
-    local take = { kind = "MediaItem_Take", item = item, name = "", startoffs = 0, playrate = 1 }
+    -- a new take has an empty source of its own (SetMediaItemTake_Source does not free it)
+    local take = { kind = "MediaItem_Take", item = item, name = "", startoffs = 0, playrate = 1,
+                   source = S:new_source("", { type = "EMPTY", length = 0 }) }
     S.valid[take] = true
     item.takes[#item.takes + 1] = take
     if not item.active then item.active = take end
@@ -539,7 +679,7 @@ function Stub:make_api()
   function impl.GetMediaSourceFileName(src, _buf) return src.file or "" end
   function impl.GetMediaSourceType(src, _buf) return src.type end
   function impl.GetMediaSourceParent(src) return src.parent end
-  function impl.GetMediaSourceLength(src) return src.length or 0, false end
+  function impl.GetMediaSourceLength(src) return src.length or 0, src.type == "MIDI" end
   function impl.PCM_Source_GetSectionInfo(src)
     if src.section then return true, src.section.offs or 0, src.section.len or 0, src.section.rev or false end
     return false, 0, 0, false
@@ -580,11 +720,25 @@ function Stub:make_api()
     if not n then return false, false, false, 0, 0, 0, 0, 0 end
     return true, n.selected or false, n.muted or false, n.s, n.e, n.chan or 0, n.pitch, n.vel
   end
+  -- PPQ 0 is the start of the take's source (item position less the start offset); the
+  -- conversion is linear (it does not wrap at the end of a looped source).
+  local function ppq_origin_s(take)
+    return take.item.pos - (take.startoffs or 0)
+  end
   function impl.MIDI_GetProjTimeFromPPQPos(take, ppq)
     local item = take.item
     local tempo = S:tempo_at(item.track.proj, item.pos)
-    return item.pos + (ppq / take.midi.ppq) * 60 / tempo
+    return ppq_origin_s(take) + (ppq / take.midi.ppq) * 60 / tempo
   end
+  function impl.MIDI_GetPPQPosFromProjTime(take, time)
+    local tempo = S:tempo_at(take.item.track.proj, take.item.pos)
+    return (time - ppq_origin_s(take)) * tempo / 60 * take.midi.ppq
+  end
+  function impl.MIDI_GetPPQPosFromProjQN(take, qn)
+    local tempo = S:tempo_at(take.item.track.proj, take.item.pos)
+    return impl.MIDI_GetPPQPosFromProjTime(take, qn * 60 / tempo)
+  end
+  function impl.GetTakeNumStretchMarkers(take) return take.stretch_markers or 0 end
 
   for name, fn in pairs(impl) do
     api[name] = function(...)

@@ -217,7 +217,11 @@ T.test("only one background importer; the request actions see it running", funct
     ctx.run("Import results (background)")
     T.eq(rs.toggles[55001], 1, "toolbar button lit")
     rs:run_deferred(2, 0.1)
-    ctx.run("Import results (background)")
+    -- a copy started another way (e.g. Scripts/__startup.lua and a second copy of the script)
+    local copy = ctx.tmp .. "/MusicGen - Import results (background) copy.lua"
+    Stub.write(copy, 'package.path = "' .. F.scripts .. 'lib/?.lua;" .. package.path\n'
+               .. 'require("musicgen_poller").start(reaper)\n')
+    rs:run_script(copy)
     T.contains(rs:console_text(), "already running")
     rs:run_deferred(1, 0.1)
     T.eq(#rs.deferred, 1, "the second one stopped, the first goes on")
@@ -231,6 +235,23 @@ T.test("only one background importer; the request actions see it running", funct
     T.ok(not rs:console_text():find("not running", 1, true), "no hint when the importer runs")
     rs:stop_scripts()
     T.eq(rs.toggles[55001], 0, "button off at exit")
+  end)
+end)
+
+T.test("re-launching the background importer stops it (a toggle); no dialog, no undo point", function()
+  with_ctx({}, function(ctx)
+    local rs = ctx.rs
+    rs.cmd_id = 55002
+    ctx.run("Import results (background)")
+    rs:run_deferred(2, 0.1)
+    T.eq(rs.toggles[55002], 1)
+    ctx.run("Import results (background)")
+    T.eq(#rs.deferred, 0, "stopped")
+    T.eq(rs.toggles[55002], 0, "button off")
+    T.eq(rs.relaunch_dialogs, 0, "REAPER did not have to ask")
+    ctx.run("Import results (background)")
+    T.eq(#rs.deferred, 1, "started again")
+    T.eq(rs.auto_undo_points, {})
   end)
 end)
 

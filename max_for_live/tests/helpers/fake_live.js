@@ -38,6 +38,17 @@ class FakeLive {
         // How many beats Live's auto-warp guesses for a new clip (null: the exact length).
         this.warpGuessBeats = opts.warpGuessBeats === undefined ? null : opts.warpGuessBeats;
         this.autoWarp = opts.autoWarp === undefined ? true : opts.autoWarp;
+        // LOM, Clip.warping: "Live will defer the setting of this property" when calls are
+        // sequenced from one event: a set is applied at the next flush (between events, see
+        // loadDevice's tick), and marker changes made while it is pending are errors.
+        this.deferWarping = opts.deferWarping === undefined ? true : opts.deferWarping;
+        this.pendingWarping = [];
+        // A new arrangement clip shows in Track.arrangement_clips only after this many flushes.
+        this.arrangementDelay = opts.arrangementDelay || 0;
+        this.pendingArrangement = [];
+        // Live refuses Song.create_audio_track (LiveAPI.call does not throw: a console line only).
+        this.rejectCreateTrack = !!opts.rejectCreateTrack;
+        this.globals = opts.globals || new Map();   // Max's Global objects, shared by every [js] of this Max
         const live12 = this.version[0] >= 12;
 
         this.app = this.make("Application", {}, null);
@@ -121,6 +132,10 @@ class FakeLive {
     // one clip slot per scene, named as Live names it ("<n>-Audio").
     createAudioTrack([index]) {
         const tracks = this.song.children.tracks;
+        if (this.rejectCreateTrack) {
+            this.errors.push("create_audio_track: refused by Live");
+            return undefined;
+        }
         const i = Number(index) === -1 ? tracks.length : Number(index);
         if (!Number.isInteger(i) || i < 0 || i > tracks.length) {
             this.errors.push("create_audio_track: index out of range");
@@ -263,7 +278,27 @@ class FakeLive {
     set(obj, prop, value) {
         if (!obj) { this.errors.push("set " + prop + " on id 0"); return; }
         this.sets.push({ id: obj.id, type: obj.type, prop, value });
+        if (obj.type === "Clip" && (prop === "end_marker" || prop === "loop_end" || prop === "start_marker" ||
+            prop === "loop_start") && this.pendingWarping.some((w) => w.clip === obj)) {
+            this.errors.push(prop + " set while a change of warping is pending (units unknown)");
+        }
+        if (obj.type === "Clip" && prop === "warping" && this.deferWarping) {
+            this.pendingWarping.push({ clip: obj, value });
+            return;
+        }
         obj.props[prop] = value;
+    }
+
+    // Between two events: deferred warping changes take effect, delayed arrangement clips appear.
+    flush() {
+        for (const w of this.pendingWarping) { w.clip.props.warping = w.value; }
+        this.pendingWarping = [];
+        const still = [];
+        for (const p of this.pendingArrangement) {
+            if (--p.delay <= 0) { p.track.children.arrangement_clips.push(p.clip); }
+            else { still.push(p); }
+        }
+        this.pendingArrangement = still;
     }
 
     canCreate() {
@@ -335,7 +370,11 @@ class FakeLive {
         if (!(position >= 0 && position <= 1576800)) { this.errors.push("create_audio_clip: bad start time"); return undefined; }
         const clip = this.newAudioClip(track, filePath, { start_time: position });
         clip.props.end_time = position + clip.props.end_marker;
-        track.children.arrangement_clips.push(clip);
+        if (this.arrangementDelay > 0) {
+            this.pendingArrangement.push({ track, clip, delay: this.arrangementDelay });
+        } else {
+            track.children.arrangement_clips.push(clip);
+        }
         return ["id", clip.id];
     }
 
@@ -346,6 +385,9 @@ class FakeLive {
     }
 
     moveWarpMarker(clip, [beatTime, distance]) {
+        if (this.pendingWarping.some((w) => w.clip === clip)) {
+            this.errors.push("move_warp_marker while a change of warping is pending");
+        }
         const m = (clip.warpMarkers || []).find((w) => Math.abs(w.beat_time - beatTime) < 1e-9);
         if (!m) { this.errors.push("move_warp_marker: no marker at " + beatTime); return undefined; }
         m.beat_time += distance;
@@ -414,17 +456,41 @@ function loadDevice(live, { bundle = true } = {}) {
         datagrams: [],     // their encoded bytes
         posts: [],
         tasks: [],
+        created: [],
         pending: null,
     };
     function FakeDate() { return { getTime: () => env.now }; }
+    // Max's Task: repeat() runs it at every tick (interval), schedule(ms) once when ms have
+    // passed; cancel() stops it; freepeer() frees it (a freed Task must not be used again).
     function Task(fn, thisArg) {
         this.fn = fn;
         this.thisArg = thisArg;
         this.interval = 0;
         this.running = false;
+        this.once = false;
+        this.freed = false;
+        env.created.push(this);
     }
-    Task.prototype.repeat = function () { this.running = true; env.tasks.push(this); };
+    Task.prototype.repeat = function () {
+        if (this.freed) { throw new Error("Task used after freepeer"); }
+        this.running = true;
+        this.once = false;
+        if (env.tasks.indexOf(this) < 0) { env.tasks.push(this); }
+    };
+    Task.prototype.schedule = function (ms) {
+        if (this.freed) { throw new Error("Task used after freepeer"); }
+        this.running = true;
+        this.once = true;
+        this.due = env.now + (ms || 0);
+        if (env.tasks.indexOf(this) < 0) { env.tasks.push(this); }
+    };
     Task.prototype.cancel = function () { this.running = false; };
+    Task.prototype.freepeer = function () { this.running = false; this.freed = true; };
+    // Max's Global: one object per name, shared by every [js] of this Max (here: of this FakeLive).
+    function Global(name) {
+        if (!live.globals.has(name)) { live.globals.set(name, {}); }
+        return live.globals.get(name);
+    }
 
     const sandbox = {
         post: (...args) => { env.posts.push(args.join(" ")); },
@@ -447,6 +513,7 @@ function loadDevice(live, { bundle = true } = {}) {
         },
         LiveAPI: live.LiveAPI,
         Task,
+        Global,
         Date: FakeDate,
         messagename: undefined,
         require: (p) => require(path.resolve(SRC, p)),
@@ -465,10 +532,23 @@ function loadDevice(live, { bundle = true } = {}) {
     };
     // A reply as [udpreceive] -> [prepend reply] delivers it.
     env.reply = (address, ...args) => env.send("reply", address, ...args);
+    // Time passes by ms: Live finishes what it deferred, then due Tasks run (repeating ones at
+    // every tick, scheduled ones once their time has come).
     env.tick = (ms) => {
         env.now += ms;
-        for (const t of env.tasks) { if (t.running) { t.fn.call(t.thisArg); } }
+        live.flush();
+        for (const t of env.tasks.slice()) {
+            if (!t.running) { continue; }
+            if (t.once) {
+                if (t.due > env.now) { continue; }
+                t.running = false;
+            }
+            t.fn.call(t.thisArg);
+        }
+        env.tasks = env.tasks.filter((t) => t.running || !t.freed);
     };
+    // Let Live and the Tasks run for a while (steps of 50 ms).
+    env.settle = (ms = 2000) => { for (let t = 0; t < ms; t += 50) { env.tick(50); } };
     env.outletValues = (n) => env.outlets.filter((o) => o.n === n).map((o) => o.args);
     env.status = () => {
         const s = env.outletValues(4);

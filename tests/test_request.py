@@ -124,6 +124,8 @@ BAD_VALUES = [
     ("position", "here", None),
     ("position", float("inf"), "finite"),
     ("track", "t" * 201, "too long"),
+    ("project_id", "p" * 65, "too long"),
+    ("project_id", "a\x00b", "NUL"),
     ("preview", "2", None),
     ("stems", 3, None),
     ("reply_host", "h" * 256, "too long"),

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-pytest.importorskip("mcp", reason="the [mcp] extra is not installed (pip install -e '.[mcp]')")
+if not os.environ.get("CI"):  # CI installs the extra (scripts/setup.sh --test): there a missing SDK fails
+    pytest.importorskip("mcp", reason="the [mcp] extra is not installed (pip install -e '.[mcp]')")
 
 import anyio  # noqa: E402  (after the skip: anyio comes with mcp)
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
@@ -24,12 +25,15 @@ from conftest import ROOT, run_cli, write_tone  # noqa: E402
 from daemon_helpers import DaemonProc, free_udp_port  # noqa: E402
 
 TOOLS = {"generate", "continue_clip", "status", "cancel", "recent_clips"}
+TOKEN = "s3cret token"
 
 
 @pytest.fixture(scope="module")
 def daemon(tiny_model, tmp_path_factory):
     base = tmp_path_factory.mktemp("mcp")
-    d = DaemonProc(tiny_model, base / "state", base / "out").start()
+    # with a token: every call below must send it (`mcp --token`), and a call without it gets no answer
+    d = DaemonProc(tiny_model, base / "state", base / "out", "--token", TOKEN).start(wait=False)
+    d.wait_ready(token=TOKEN)
     d.base = base
     yield d
     assert d.stop() == 0, d.log()[-3000:]
@@ -64,7 +68,7 @@ def test_generate_with_progress_status_and_recent_clips(daemon, tmp_path):
         progress.append((value, total, message))
 
     async def main():
-        async with mcp_session(tmp_path / "mcp.log", "--osc-port", daemon.port,
+        async with mcp_session(tmp_path / "mcp.log", "--osc-port", daemon.port, "--token", TOKEN,
                                "--output-dir", daemon.base / "out") as s:
             tools = (await s.list_tools()).tools
             assert {t.name for t in tools} == TOOLS
@@ -141,7 +145,7 @@ def test_cancel_a_running_generate(daemon, tmp_path):
             started.set()
 
     async def main():
-        async with mcp_session(tmp_path / "mcp.log", "--osc-port", daemon.port) as s:
+        async with mcp_session(tmp_path / "mcp.log", "--osc-port", daemon.port, "--token", TOKEN) as s:
             async def long_generate():
                 seen["generate"] = await s.call_tool(
                     "generate", {"prompt": "long ambient drone", "duration": 120, "out_dir": str(out_dir)},
@@ -167,7 +171,7 @@ def test_cancel_a_running_generate(daemon, tmp_path):
 
 def test_bad_arguments_give_the_daemons_code(daemon, tmp_path):
     async def main():
-        async with mcp_session(tmp_path / "mcp.log", "--osc-port", daemon.port) as s:
+        async with mcp_session(tmp_path / "mcp.log", "--osc-port", daemon.port, "--token", TOKEN) as s:
             res = await s.call_tool("generate", {"prompt": "x", "duration": 1, "model": "large"})
             assert res.is_error and text_of(res).startswith("unknown_model: "), text_of(res)
             res = await s.call_tool("continue_clip", {"audio_path": str(tmp_path / "missing.wav")})
@@ -187,7 +191,7 @@ def test_bad_arguments_give_the_daemons_code(daemon, tmp_path):
     assert daemon.alive()
 
 
-def test_no_daemon_gives_one_clear_sentence(tmp_path):
+def test_no_daemon_gives_one_clear_sentence(daemon, tmp_path):
     port = free_udp_port()  # nobody listens here
 
     async def main():
@@ -197,9 +201,55 @@ def test_no_daemon_gives_one_clear_sentence(tmp_path):
                 res = await s.call_tool(name, args)
                 assert res.is_error
                 assert text_of(res) == not_running_sentence("127.0.0.1", port)
+                assert res.structured_content["error"]["code"] == "daemon_unreachable"
             assert "musicgen-bridge serve" in text_of(res) and text_of(res).count(". ") == 0
+        # a daemon with a token ignores calls without it: the same sentence, which names --token
+        async with mcp_session(tmp_path / "mcp.log", "--osc-port", daemon.port) as s:
+            res = await s.call_tool("status", {})
+            assert res.is_error and text_of(res) == not_running_sentence("127.0.0.1", daemon.port)
+            assert "--token" in text_of(res)
 
     run(main)
+    assert "unauthorized" in daemon.log()
+
+
+def test_streamable_http_on_loopback(daemon, tmp_path):
+    """`--http-port`: the same tools over streamable HTTP, bound to 127.0.0.1 only."""
+    import socket
+    import subprocess
+
+    from mcp import Client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        http_port = probe.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    log = open(tmp_path / "mcp-http.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "bridge", "mcp", "--http-port", str(http_port), "--osc-port",
+                             str(daemon.port), "--token", TOKEN], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        async def main():
+            with anyio.fail_after(60):
+                while True:  # until it listens
+                    try:
+                        await (await anyio.connect_tcp("127.0.0.1", http_port)).aclose()
+                        break
+                    except OSError:
+                        assert proc.poll() is None, (tmp_path / "mcp-http.log").read_text()
+                        await anyio.sleep(0.2)
+            async with Client(f"http://127.0.0.1:{http_port}/mcp") as c:
+                assert {t.name for t in (await c.list_tools()).tools} == TOOLS
+                res = await c.call_tool("status", {})
+                assert not res.is_error, text_of(res)
+                assert res.structured_content["device"] == "cpu"
+
+        run(main)
+        listening = subprocess.run(["ss", "-ltnH", f"sport = :{http_port}"], capture_output=True, text=True).stdout
+        assert [line.split()[3] for line in listening.splitlines()] == [f"127.0.0.1:{http_port}"]
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
 
 
 def test_settings_come_from_the_daemons_config_and_flags_win(tmp_path):

@@ -161,7 +161,29 @@ def test_cancel_a_running_generate(daemon, tmp_path):
                 seen["cancel"] = await s.call_tool("cancel", {"job_id": running})
                 seen["running"] = running
 
+            # the assistant cancels its own generate request: the job is cancelled at the daemon too
+            second = anyio.Event()
+
+            async def on_progress2(value, total, message):
+                if value > 0:
+                    second.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: s.call_tool("generate", {"prompt": "another long drone", "duration": 120,
+                                                               "out_dir": str(out_dir)},
+                                                  progress_callback=on_progress2))
+                with anyio.fail_after(120):
+                    await second.wait()
+                st = await s.call_tool("status", {})
+                seen["second"] = st.structured_content["running"]
+                tg.cancel_scope.cancel()
+            with anyio.fail_after(30):
+                while (await s.call_tool("status", {})).structured_content["running"] != "":
+                    await anyio.sleep(0.2)
+
     run(main)
+    assert seen["second"].startswith("mcp-") and seen["second"] != seen["running"]
+    assert f"job {seen['second']}: cancel requested" in daemon.log()
     assert not seen["cancel"].is_error, text_of(seen["cancel"])
     assert seen["cancel"].structured_content["cancelled"] is True
     gen = seen["generate"]

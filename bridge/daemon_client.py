@@ -224,39 +224,38 @@ class DaemonClient:
         asked_at: float | None = None
         stems: dict[int, dict[str, str]] = {}
         while True:
+            message = None
             with anyio.move_on_after(1.0):
-                address, args = await call.receive()
-                last_heard = time.monotonic()
-                asked_at = None
-                if address == "/musicgen/status":
-                    continue
-                if not args or args[0] != job_id:
-                    continue
-                if address == "/musicgen/progress" and on_progress is not None:
-                    fraction = float(args[1])
-                    await on_progress(fraction, "generating")
-                elif address == "/musicgen/stems" and len(args) >= 3:
-                    pairs = args[3:]
-                    stems[int(args[1])] = {str(pairs[i]): str(pairs[i + 1]) for i in range(0, len(pairs) - 1, 2)}
-                elif address == "/musicgen/done":
-                    outcome.status = "done"
-                    outcome.paths = [str(p) for p in args[1:] if p]
-                    outcome.stems = [stems.get(v + 1, {}) for v in range(len(outcome.paths))] if stems else []
-                    return outcome
-                elif address == "/musicgen/error":
-                    raise DaemonError(str(args[1]), str(args[2]), job_id)
-                elif address == "/musicgen/cancelled":
-                    raise JobCancelled(job_id)
-                continue
+                message = await call.receive()
             now = time.monotonic()
-            if asked_at is None and now - last_heard > QUIET_CHECK_S:
-                await call.send("/musicgen/status", [])  # waiting in the queue sends nothing: is it alive?
-                asked_at = now
-            elif asked_at is not None and now - asked_at > PING_TIMEOUT_S * PING_TRIES + 1.0:
-                raise DaemonUnreachable(
-                    f"the daemon at {self.host}:{self.port} stopped answering while job {job_id} was waiting "
-                    "or running; the daemon's journal keeps the job and runs it again at its next start, and "
-                    "its clips then show in recent_clips")
+            if message is None:
+                if asked_at is None and now - last_heard > QUIET_CHECK_S:
+                    await call.send("/musicgen/status", [])  # a queued job sends nothing: is the daemon alive?
+                    asked_at = now
+                elif asked_at is not None and now - asked_at > PING_TIMEOUT_S * PING_TRIES + 1.0:
+                    raise DaemonUnreachable(
+                        f"the daemon at {self.host}:{self.port} stopped answering while job {job_id} was waiting "
+                        "or running; the daemon's journal keeps the job and runs it again at its next start, and "
+                        "its clips then show in recent_clips")
+                continue
+            last_heard, asked_at = now, None
+            address, args = message
+            if not args or args[0] != job_id:
+                continue  # status answers, pongs, other jobs
+            if address == "/musicgen/progress" and on_progress is not None and len(args) > 1:
+                await on_progress(float(args[1]), "generating")
+            elif address == "/musicgen/stems" and len(args) >= 3:
+                pairs = args[3:]
+                stems[int(args[1])] = {str(pairs[i]): str(pairs[i + 1]) for i in range(0, len(pairs) - 1, 2)}
+            elif address == "/musicgen/done":
+                outcome.status = "done"
+                outcome.paths = [str(p) for p in args[1:] if p]
+                outcome.stems = [stems.get(v + 1, {}) for v in range(len(outcome.paths))] if stems else []
+                return outcome
+            elif address == "/musicgen/error":
+                raise DaemonError(str(args[1]), str(args[2]), job_id)
+            elif address == "/musicgen/cancelled":
+                raise JobCancelled(job_id)
 
 
 class _Call:
@@ -291,7 +290,7 @@ class _Call:
         while not pending:
             try:
                 data, _ = await self.sock.receive()
-            except OSError:  # e.g. ECONNREFUSED reported for an earlier datagram on some systems
+            except OSError:  # Windows reports an earlier datagram to a closed port (WSAECONNRESET) on receive
                 await anyio.sleep(0.05)
                 continue
             try:

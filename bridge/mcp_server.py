@@ -245,7 +245,12 @@ def build_server(settings: dict[str, Any]) -> "MCPServer":
     async def run_job(ctx: Context, verb: str, first: str, params: dict[str, Any], wait: bool) -> dict[str, Any]:
         job_id = new_job_id()
 
+        reported: list[float] = []
+
         async def on_progress(fraction: float, message: str) -> None:
+            if reported and fraction <= reported[-1]:
+                return  # MCP: each progress notification must be higher than the one before
+            reported.append(fraction)
             if params.get("stems") and fraction > 0.8:
                 message = "separating stems"
             await ctx.report_progress(fraction, 1.0, message)

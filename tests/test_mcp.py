@@ -18,7 +18,7 @@ import anyio  # noqa: E402  (after the skip: anyio comes with mcp)
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
 
 from bridge.config import ConfigError  # noqa: E402
-from bridge.daemon_client import not_running_sentence  # noqa: E402
+from bridge.daemon_client import not_running_sentence, target_host  # noqa: E402
 from bridge.mcp_server import placement_note, resolve_settings  # noqa: E402
 
 from conftest import ROOT, run_cli, write_tone  # noqa: E402
@@ -130,7 +130,7 @@ def test_generate_with_progress_status_and_recent_clips(daemon, tmp_path):
     run(main)
     fractions = [v for v, _, _ in progress]
     assert fractions, "no MCP progress notifications"
-    assert all(0.0 <= v <= 1.0 for v in fractions) and fractions == sorted(fractions)
+    assert all(0.0 <= v <= 1.0 for v in fractions) and all(a < b for a, b in zip(fractions, fractions[1:]))
     assert all(total == 1.0 for _, total, _ in progress)
     assert fractions[-1] > 0.5
 
@@ -284,6 +284,7 @@ def test_settings_come_from_the_daemons_config_and_flags_win(tmp_path):
     assert (s["osc_port"], s["token"]) == (9200, "other")
     d = resolve_settings()
     assert (d["host"], d["osc_port"], d["token"]) == ("127.0.0.1", 9000, None)
+    assert (target_host("0.0.0.0"), target_host("::"), target_host("10.0.0.5")) == ("127.0.0.1", "::1", "10.0.0.5")
     cfg.write_text("osc_port = 70000\n")
     with pytest.raises(ConfigError, match="osc_port must be 1-65535"):
         resolve_settings(config=str(cfg))

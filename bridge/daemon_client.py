@@ -17,8 +17,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import anyio
 
@@ -138,7 +139,7 @@ class DaemonClient:
         family, _, _, _, sockaddr = info[0]
         return family, sockaddr[0]
 
-    async def _open(self) -> "_Call":
+    async def _open(self) -> _Call:
         family, ip = self._resolve()
         if is_loopback(ip):
             local = "127.0.0.1" if family == socket.AF_INET else "::1"
@@ -218,7 +219,7 @@ class DaemonClient:
                     await call.send("/musicgen/cancel", [job_id])
                 raise
 
-    async def _follow(self, call: "_Call", outcome: JobOutcome, on_progress: ProgressFn | None) -> JobOutcome:
+    async def _follow(self, call: _Call, outcome: JobOutcome, on_progress: ProgressFn | None) -> JobOutcome:
         job_id = outcome.job_id
         last_heard = time.monotonic()
         asked_at: float | None = None
@@ -269,7 +270,7 @@ class _Call:
         self.shown_host = shown_host
         self._pending: list[tuple[str, list]] = []
 
-    async def __aenter__(self) -> "_Call":
+    async def __aenter__(self) -> _Call:
         return self
 
     async def __aexit__(self, *exc) -> None:

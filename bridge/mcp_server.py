@@ -218,7 +218,7 @@ def error_code_and_text(exc: Exception) -> tuple[str, str]:
     return "daemon_unreachable", str(exc)
 
 
-def _fail(exc: Exception) -> "CallToolResult":
+def _fail(exc: Exception) -> CallToolResult:
     """A tool result with ``isError`` (returned, not raised: the SDK would prefix a raised error's text)."""
     code, text = error_code_and_text(exc)
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True,
@@ -226,7 +226,7 @@ def _fail(exc: Exception) -> "CallToolResult":
                                                         if code != "daemon_unreachable" else text}})
 
 
-def build_server(settings: dict[str, Any]) -> "MCPServer":
+def build_server(settings: dict[str, Any]) -> MCPServer:
     """The MCP server for a daemon at ``settings`` (from :func:`resolve_settings`)."""
     if MCPServer is None:
         raise RuntimeError(MISSING_EXTRA)

@@ -14,15 +14,14 @@ import soundfile as sf
 if not os.environ.get("CI"):  # CI installs the extra (scripts/setup.sh --test): there a missing SDK fails
     pytest.importorskip("mcp", reason="the [mcp] extra is not installed (pip install -e '.[mcp]')")
 
-import anyio  # noqa: E402  (after the skip: anyio comes with mcp)
-from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
+import anyio
+from conftest import ROOT, run_cli, write_tone
+from daemon_helpers import DaemonProc, free_udp_port
+from mcp import ClientSession, StdioServerParameters, stdio_client
 
-from bridge.config import ConfigError  # noqa: E402
-from bridge.daemon_client import not_running_sentence, target_host  # noqa: E402
-from bridge.mcp_server import placement_note, resolve_settings  # noqa: E402
-
-from conftest import ROOT, run_cli, write_tone  # noqa: E402
-from daemon_helpers import DaemonProc, free_udp_port  # noqa: E402
+from bridge.config import ConfigError
+from bridge.daemon_client import not_running_sentence, target_host
+from bridge.mcp_server import placement_note, resolve_settings
 
 TOOLS = {"generate", "continue_clip", "status", "cancel", "recent_clips"}
 TOKEN = "s3cret token"
@@ -46,10 +45,9 @@ async def mcp_session(log_path: Path, *args):
     params = StdioServerParameters(command=sys.executable, args=["-m", "bridge", "mcp", *map(str, args)], env=env,
                                    cwd=str(ROOT))
     with open(log_path, "a") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
 
 
 def text_of(result) -> str:
@@ -235,6 +233,22 @@ def test_no_daemon_gives_one_clear_sentence(daemon, tmp_path):
     assert "unauthorized" in daemon.log()
 
 
+def listening_addresses(port: int) -> list[str]:
+    """Addresses with a TCP socket listening on ``port`` (Linux /proc/net/tcp and tcp6)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            addr, port_hex = local.rsplit(":", 1)
+            if state == "0A" and int(port_hex, 16) == port:  # 0A = LISTEN
+                found.append("127.0.0.1" if addr == "0100007F" else addr)
+    return found
+
+
 def test_streamable_http_on_loopback(daemon, tmp_path):
     """`--http-port`: the same tools over streamable HTTP, bound to 127.0.0.1 only."""
     import socket
@@ -266,8 +280,7 @@ def test_streamable_http_on_loopback(daemon, tmp_path):
                 assert res.structured_content["device"] == "cpu"
 
         run(main)
-        listening = subprocess.run(["ss", "-ltnH", f"sport = :{http_port}"], capture_output=True, text=True).stdout
-        assert [line.split()[3] for line in listening.splitlines()] == [f"127.0.0.1:{http_port}"]
+        assert listening_addresses(http_port) == ["127.0.0.1"]
     finally:
         proc.terminate()
         proc.wait(20)

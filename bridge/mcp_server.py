@@ -100,7 +100,7 @@ def clip_summary(clip: Path, side: dict[str, Any]) -> dict[str, Any]:
     """What an assistant needs to know of one clip, from its sidecar."""
     params = side.get("parameters") if isinstance(side.get("parameters"), dict) else {}
     stems = side.get("stems") if isinstance(side.get("stems"), dict) else {}
-    out = {"path": str(clip), "exists": clip.is_file(), "prompt": side.get("prompt"), "seed": side.get("seed"),
+    out = {"path": str(clip), "prompt": side.get("prompt"), "seed": side.get("seed"),
            "duration_s": side.get("duration_s"), "sr": side.get("sr"), "model": side.get("model"),
            "action": side.get("action"), "variation": side.get("variation"), "created": side.get("created"),
            "bpm": side.get("bpm"), "bars": side.get("bars"), "loop": side.get("loop"),
@@ -112,7 +112,7 @@ def clip_summary(clip: Path, side: dict[str, Any]) -> dict[str, Any]:
 
 
 def recent_clip_list(folders: list[str], limit: int) -> list[dict[str, Any]]:
-    """The newest clips (not stems) of ``folders``, newest first, from their sidecars."""
+    """The newest clips (not stems) of ``folders`` that exist, newest first, from their sidecars."""
     found: list[tuple[float, dict[str, Any]]] = []
     seen: set[str] = set()
     for folder in folders:
@@ -129,8 +129,8 @@ def recent_clip_list(folders: list[str], limit: int) -> list[dict[str, Any]]:
             if not clip.suffix or str(clip) in seen:
                 continue
             side = read_sidecar(clip)
-            if not side or "musicgen_bridge" not in side or "stem" in side:
-                continue
+            if not side or "musicgen_bridge" not in side or "stem" in side or not clip.is_file():
+                continue  # not a clip's sidecar, a stem's, or the clip is not (or no longer) there
             seen.add(str(clip))
             try:
                 mtime = entry.stat().st_mtime
@@ -209,21 +209,20 @@ Wait = Annotated[bool, Field(description=(
     "as the daemon has queued the job (use status, cancel and recent_clips with its id)."))]
 
 
-def error_code_and_text(exc: Exception) -> tuple[str, str]:
-    """A tool error's code and text: ``<daemon code>: <daemon message>``, or the not-running sentence."""
+def error_result_parts(exc: Exception) -> tuple[str, str, str]:
+    """A tool error's code, message and text (``<daemon code>: <daemon message>``, or the not-running sentence)."""
     if isinstance(exc, DaemonError):
-        return exc.code, f"{exc.code}: {exc.message}"
+        return exc.code, exc.message, f"{exc.code}: {exc.message}"
     if isinstance(exc, JobCancelled):
-        return "cancelled", f"cancelled: {exc}"
-    return "daemon_unreachable", str(exc)
+        return "cancelled", str(exc), f"cancelled: {exc}"
+    return "daemon_unreachable", str(exc), str(exc)
 
 
 def _fail(exc: Exception) -> CallToolResult:
     """A tool result with ``isError`` (returned, not raised: the SDK would prefix a raised error's text)."""
-    code, text = error_code_and_text(exc)
+    code, message, text = error_result_parts(exc)
     return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True,
-                          structured_content={"error": {"code": code, "message": text.split(": ", 1)[-1]
-                                                        if code != "daemon_unreachable" else text}})
+                          structured_content={"error": {"code": code, "message": message}})
 
 
 def build_server(settings: dict[str, Any]) -> MCPServer:

@@ -203,8 +203,20 @@ def test_bad_arguments_give_the_daemons_code(daemon, tmp_path):
             # what the schema already forbids never reaches the daemon, and still is a tool error
             res = await s.call_tool("generate", {"prompt": "x", "bpm": 1000, "bars": 1})
             assert res.is_error and "bpm" in text_of(res)
-            # the daemon is fine afterwards
-            assert not (await s.call_tool("status", {})).is_error
+            assert res.structured_content is None or "error" not in (res.structured_content or {})
+            res = await s.call_tool("generate", {"prompt": "x", "duration": 1, "model": "large"})
+            assert res.structured_content["error"]["code"] == "unknown_model"
+            assert "is not loaded" in res.structured_content["error"]["message"]
+            # the daemon is fine afterwards, and wait=false returns once the job is queued
+            res = await s.call_tool("generate", {"prompt": "quick one", "duration": 0.5, "wait": False,
+                                                 "out_dir": str(tmp_path / "queued")})
+            assert not res.is_error and res.structured_content["status"] == "accepted", text_of(res)
+            job_id = res.structured_content["id"]
+            with anyio.fail_after(60):
+                while not (clips := (await s.call_tool("recent_clips", {"folder": str(tmp_path / "queued")}))
+                           .structured_content["clips"]):
+                    await anyio.sleep(0.2)
+            assert clips[0]["job_id"] == job_id and Path(clips[0]["path"]).is_file()
 
     tone = write_tone(tmp_path / "take one.wav", seconds=1.0)
     run(main)

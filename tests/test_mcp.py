@@ -320,6 +320,17 @@ def test_cli_error_is_one_line(tmp_path):
     assert r.returncode == 1 and r.stderr.strip().count("\n") == 0 and "config file not found" in r.stderr
 
 
+def test_without_the_extra_one_line_says_how_to_install_it():
+    import subprocess
+
+    code = ("import sys; sys.modules['mcp'] = None  # as if the [mcp] extra were not installed\n"
+            "from bridge.cli import main; sys.exit(main(['mcp']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "pip install 'musicgen-bridge[mcp]'" in r.stderr
+
+
 def test_placement_notes():
     assert "results/j1.json" in placement_note("reaper", 12.5, "2", "/p/MusicGen", "j1").replace(os.sep, "/")
     assert "at 12.5 s on track '2'" in placement_note("reaper", 12.5, "2", "/p/MusicGen", "j1")

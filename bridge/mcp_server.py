@@ -382,6 +382,8 @@ def mcp_main(args) -> int:
                                     output_dir=args.output_dir, config=args.config)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    if args.http_port is not None and not 1 <= args.http_port <= 65535:
+        raise CliError(f"--http-port must be 1-65535, got {args.http_port}")
     try:
         server = build_server(settings)
     except RuntimeError as exc:

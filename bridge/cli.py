@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--stereo", action="store_true", help="a stereo model")
 
     sub.add_parser("paths", help="print the default state, inbox and output folders")
+
+    mc = sub.add_parser("mcp", help="MCP server for AI assistants (stdio), a client of the running daemon")
+    mc.add_argument("--host", help="the daemon's host (default: from --config, else 127.0.0.1)")
+    mc.add_argument("--osc-port", type=int, help="the daemon's OSC port (default: from --config, else 9000)")
+    mc.add_argument("--token", help="the daemon's --token, when it has one")
+    mc.add_argument("--config", help="the daemon's config file (host, osc_port, token, output_dir)")
+    mc.add_argument("--output-dir", help="the daemon's output folder, where recent_clips looks")
+    mc.add_argument("--http-port", type=int, help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio")
     return parser
 
 
@@ -103,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             from .serve import serve_main
 
             return serve_main(args)
+        if args.command == "mcp":
+            from .mcp_server import mcp_main
+
+            return mcp_main(args)
         if args.command == "paths":
             from .config import default_paths
 

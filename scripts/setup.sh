@@ -35,7 +35,8 @@ fi
 
 if [ "$WANT_TEST" = 1 ]; then
   # [stems]: demucs 4.1 (torch >= 2.1, no torchaudio) for tests/test_stems.py; no weights are fetched
-  "$VPY" -m pip install --quiet -e ".[test,stems]"
+  # [mcp]: the MCP SDK for tests/test_mcp.py
+  "$VPY" -m pip install --quiet -e ".[test,stems,mcp]"
   need=()
   command -v jackd >/dev/null || need+=(jackd2)
   command -v oscsend >/dev/null || need+=(liblo-tools)

@@ -54,3 +54,76 @@ def test_ping_on_either_loopback_is_answered_on_the_same_family(daemon_default_h
         data, sender = client.recvfrom(65536)
     assert parse_packet(data)[0][0] == "/musicgen/pong"
     assert sender[0] == host and sender[1] == port  # from the socket the request came in on
+
+
+# --- memory: admission by estimate, and an out-of-memory that still happens ----------------------
+
+def test_memory_estimate_grows_with_rows_and_length():
+    from bridge.engine.memory import DecoderSize, job_bytes
+
+    small_fp16 = DecoderSize(layers=24, hidden=1024, codebooks=4, vocab=2048, max_positions=2048, bytes_per_value=2)
+    one = job_bytes(small_fp16, duration_s=30, variations=1, guidance=True)
+    eight = job_bytes(small_fp16, duration_s=30, variations=8, guidance=True)
+    kv_eight = 2 * 24 * 16 * (1500 + 4) * 1024 * 2  # the static cache of 8 variations with guidance
+    assert eight > kv_eight > 2.3e9 and eight - kv_eight < 3e9
+    assert 7.5 < eight / one < 8.5
+    assert job_bytes(small_fp16, duration_s=2, variations=1, guidance=True) < one / 5
+    fp32 = DecoderSize(layers=24, hidden=1024, codebooks=4, vocab=2048, max_positions=2048, bytes_per_value=4)
+    assert job_bytes(fp32, duration_s=30, variations=8, guidance=True) > eight
+    # 300 s: the cache holds one 30 s window, the codec the whole clip
+    assert job_bytes(small_fp16, duration_s=300, variations=1, guidance=True) < 10 * one
+
+
+def test_fits_and_out_of_memory_recognised():
+    import torch
+
+    from bridge.engine.memory import fits, is_out_of_memory
+
+    assert fits(10, None) and fits(90, 100) and not fits(95, 100)
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 8.00 GB)"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_a_job_that_cannot_fit_is_refused_and_not_queued(daemon_default_host, monkeypatch):
+    from bridge.engine import memory
+    from daemon_helpers import OscClient
+
+    d = daemon_default_host
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 50_000_000)  # a device with 50 MB free
+    c = OscClient(d.osc.address[1])
+    try:
+        c.send("/musicgen/generate", "big", "x", "duration", 30.0, "variations", 8)
+        err = c.wait_for("/musicgen/error", "big", timeout=10)
+        assert err[1] == "out_of_memory" and "GB" in err[2]
+        assert d.journal.latest_state("big") is None and len(d.queue) == 0
+        c.send("/musicgen/generate", "small", "x", "duration", 0.1)  # a small one still fits
+        c.wait_for("/musicgen/done", "small", timeout=60)
+    finally:
+        c.close()
+
+
+def test_out_of_memory_mid_job_fails_only_that_job(daemon_default_host, monkeypatch):
+    import torch
+
+    from daemon_helpers import OscClient
+
+    d = daemon_default_host
+    real_generate = d.engine.generate
+
+    def generate_then_oom(cond, duration_s, sampling, **kw):
+        if cond.prompt == "too big":
+            kw["hook"](0.3)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.50 GiB")
+        return real_generate(cond, duration_s, sampling, **kw)
+
+    monkeypatch.setattr(d.engine, "generate", generate_then_oom)
+    c = OscClient(d.osc.address[1])
+    try:
+        c.send("/musicgen/generate", "oom", "too big", "duration", 0.2)
+        err = c.wait_for("/musicgen/error", "oom", timeout=30)
+        assert err[1] == "out_of_memory"
+        c.send("/musicgen/generate", "after", "fine", "duration", 0.1)
+        c.wait_for("/musicgen/done", "after", timeout=60)
+    finally:
+        c.close()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from . import __version__
 from .clips import clean_partials
-from .config import ConfigError, ServeConfig, build_serve_config, is_loopback, load_config_file, trust_defaults
+from .config import (ConfigError, ServeConfig, build_serve_config, is_loopback, load_config_file,
+                     store_python_redirect, trust_defaults)
 from .daemon import Daemon
 from .errors import CliError
 
@@ -67,6 +68,12 @@ def serve_main(args) -> int:
                                          is_root=hasattr(os, "geteuid") and os.geteuid() == 0)
     for line in warnings:
         log.warning("%s", line)
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA") and not args.state_dir:
+        private = store_python_redirect(sys.base_prefix, os.environ["LOCALAPPDATA"])
+        if private is not None:
+            log.warning("Microsoft Store Python keeps files under %%LOCALAPPDATA%% in a private folder: the inbox is "
+                        "really %s; in REAPER set 'Daemon inbox folder' (MusicGen - Settings) to it, or install "
+                        "Python from python.org", private / "musicgen-bridge" / "inbox")
     midi_factory = _midi_factory(cfg, args)
     try:
         lock = _lock_state_dir(cfg.state_dir)

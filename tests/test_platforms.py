@@ -127,3 +127,16 @@ def test_out_of_memory_mid_job_fails_only_that_job(daemon_default_host, monkeypa
         c.wait_for("/musicgen/done", "after", timeout=60)
     finally:
         c.close()
+
+
+def test_microsoft_store_python_is_recognised():
+    from pathlib import Path
+
+    from bridge.config import store_python_redirect
+
+    store = r"C:\Program Files\WindowsApps\PythonSoftwareFoundation.Python.3.12_3.12.752.0_x64__qbz5n2kfra8p0"
+    local = r"C:\Users\Zoë Müller\AppData\Local"
+    assert store_python_redirect(store, local) == (
+        Path(local) / "Packages" / "PythonSoftwareFoundation.Python.3.12_qbz5n2kfra8p0" / "LocalCache" / "Local")
+    assert store_python_redirect(r"C:\Users\me\AppData\Local\Programs\Python\Python312", local) is None
+    assert store_python_redirect("/usr/local", "/tmp") is None

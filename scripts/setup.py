@@ -542,6 +542,16 @@ def set_up(venv: Path, mode: str) -> Path:
     return vpy
 
 
+def wait_through_ctrl_c(proc) -> int:
+    """Wait for ``proc``; Ctrl-C reaches it too, so keep waiting while it shuts down cleanly
+    (a daemon killed mid-shutdown could lose its journal's last write)."""
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            continue
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command, rest = "setup", []
@@ -591,7 +601,7 @@ def main(argv=None) -> int:
     os.chdir(ROOT)
     if command == "serve" and os.name == "posix":
         os.execv(cmd[0], cmd)   # the daemon gets Ctrl-C and SIGTERM itself
-    rc = subprocess.call(cmd)
+    rc = wait_through_ctrl_c(subprocess.Popen(cmd))
     if command == "test" and rc == 5:
         print("setup: pytest ran no test (exit 5): counted as a failure", file=sys.stderr)
         return 1

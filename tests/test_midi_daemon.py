@@ -9,7 +9,8 @@ from pathlib import Path
 
 import mido
 import pytest
-import rtmidi
+
+rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi (the [midi] extra) is not installed")
 import soundfile as sf
 
 from daemon_helpers import DaemonProc, OscClient, free_udp_port

@@ -12,6 +12,9 @@ from pathlib import Path
 import mido
 import pytest
 
+pytest.importorskip("rtmidi", reason="python-rtmidi (the [midi] extra) is not installed; "
+                    "MidiConfig refuses MIDI without it")
+
 from bridge.midi import (ClockFollower, MidiAction, MidiConfig, MidiConfigError, MidiSide,
                          MidiStreamParser, PhraseCapture, TriggerMatcher)
 from bridge.midi.config import Trigger, pattern_matches

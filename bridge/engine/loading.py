@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .specs import SHORT_NAMES, pick_device, pick_dtype, resolve_model_spec
+from .specs import APPROX_PARAMS_B, SHORT_NAMES, pick_device, pick_dtype, resolve_model_spec
 
 log = logging.getLogger("bridge.engine")
 
@@ -44,19 +46,59 @@ class LoadedModel:
 
 
 def quiet_transformers() -> None:
-    """Keep transformers' warnings and progress bars out of the user's terminal and logs."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    """Keep transformers' warnings and progress bars out of the user's terminal and logs (a
+    first download turns the hub's progress bars back on: :func:`download_progress`).
+
+    Through the libraries' functions, not ``HF_HUB_DISABLE_PROGRESS_BARS``: that variable would
+    forbid turning them on again for the download."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         from transformers.utils import logging as tlog
 
         tlog.set_verbosity_error()
         tlog.disable_progress_bar()
+        from huggingface_hub.utils import disable_progress_bars
         from huggingface_hub.utils import logging as hlog
 
         hlog.set_verbosity_error()
+        disable_progress_bars()
     except Exception:  # pragma: no cover - older releases
         pass
+
+
+def download_note(spec: str, source: str) -> str:
+    """The line printed before a first download: what, from where, how big, into which folder."""
+    try:
+        from huggingface_hub import constants
+
+        cache = constants.HF_HUB_CACHE
+    except Exception:  # pragma: no cover - older releases
+        cache = "the Hugging Face cache"
+    params_b = APPROX_PARAMS_B.get(spec)
+    size = f" (about {params_b * 4:.1f} GB)" if params_b else ""
+    return (f"downloading {source} from the Hugging Face hub{size} into {cache}; only this once, "
+            "later runs load it from there")
+
+
+@contextlib.contextmanager
+def download_progress(spec: str, source: str, stream=None):
+    """Show the hub's progress bars (size, rate, time left) while the first download runs."""
+    print(download_note(spec, source), file=stream or sys.stderr, flush=True)
+    try:
+        from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+        from transformers.utils import logging as tlog
+
+        was_disabled = are_progress_bars_disabled()
+        enable_progress_bars()
+        tlog.enable_progress_bar()
+    except Exception:  # pragma: no cover - older releases
+        yield
+        return
+    try:
+        yield
+    finally:
+        if was_disabled:
+            quiet_transformers()
 
 
 def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedModel:
@@ -96,6 +138,8 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedMo
             config = AutoConfig.from_pretrained(source)
         except Exception as exc2:
             raise ModelLoadError(_fetch_failed(spec, source, exc2, hint)) from None
+    # not in the cache: the weights come from the hub now, with progress bars
+    downloading = download_progress(spec, source) if kwargs == {} and not is_local else contextlib.nullcontext()
     model_type = getattr(config, "model_type", "")
     if model_type not in ("musicgen", "musicgen_melody"):
         raise ModelLoadError(f"{spec!r} is not a MusicGen checkpoint (model_type {model_type!r})")
@@ -105,8 +149,9 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedMo
     else:
         from transformers import MusicgenForConditionalGeneration as cls
     try:
-        model = cls.from_pretrained(source, dtype=torch_dtype, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        with downloading:
+            model = cls.from_pretrained(source, dtype=torch_dtype, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     except Exception as exc:
         raise ModelLoadError(_fetch_failed(spec, source, exc, hint)) from None
     model.to(device)

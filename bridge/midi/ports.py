@@ -21,14 +21,18 @@ import time
 from typing import Callable
 
 import mido
-import rtmidi
 
-from .config import APIS
+from .config import APIS, require_rtmidi
+
+try:
+    import rtmidi
+except ImportError:  # the [midi] extra is not installed: MidiConfig.from_dict refuses MIDI first
+    rtmidi = None
 
 # our API names -> rtmidi constant suffixes (the names mido's backend uses: 'rtmidi/UNIX_JACK')
 RTMIDI_API_NAMES = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK", "coremidi": "MACOSX_CORE",
                     "winmm": "WINDOWS_MM"}
-_NOT_REAL = {getattr(rtmidi, "API_RTMIDI_DUMMY", -1), getattr(rtmidi, "API_WEB_MIDI", -1)}
+_NOT_REAL_NAMES = ("API_RTMIDI_DUMMY", "API_WEB_MIDI")
 
 BytesSink = Callable[[str, list, float], None]   # (port key, raw bytes, arrival time_s)
 
@@ -39,7 +43,9 @@ def api_candidates(api: str) -> list[int]:
     instead of trying JACK next)."""
     if api not in APIS:
         raise ValueError(f"unknown MIDI API {api!r}")
-    compiled = [a for a in rtmidi.get_compiled_api() if a not in _NOT_REAL]
+    require_rtmidi()
+    not_real = {getattr(rtmidi, name, -1) for name in _NOT_REAL_NAMES}
+    compiled = [a for a in rtmidi.get_compiled_api() if a not in not_real]
     if api == "auto":
         return compiled
     api_id = getattr(rtmidi, "API_" + RTMIDI_API_NAMES[api])

@@ -104,9 +104,9 @@ def serve_main(args) -> int:
         raise CliError(str(exc)) from None
     from .engine.placement import placement_line
 
+    where = placement_line(engine.loaded.device, engine.loaded.dtype, cfg.device, cfg.dtype)
     print(f"musicgen-bridge {__version__} ready: model {engine.loaded.spec} on {engine.loaded.device}, "
-          f"OSC {daemon.osc.address[0]}:{daemon.osc.address[1]} ({placement_line(engine.loaded.device, "
-          f"engine.loaded.dtype, cfg.device, cfg.dtype)})", file=sys.stderr, flush=True)
+          f"OSC {daemon.osc.address[0]}:{daemon.osc.address[1]} ({where})", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open a virtual MIDI input port (default name 'MusicGen Bridge')")
     s.add_argument("--midi-connect", help="connect to existing MIDI inputs whose name matches")
     s.add_argument("--midi-out", help="open a MIDI output port for feedback")
+    s.add_argument("--midi-out-connect", metavar="NAME",
+                   help="send feedback to existing MIDI outputs whose name matches (Windows: a loopMIDI port)")
     s.add_argument("--midi-api", choices=["auto", "alsa", "jack", "coremidi", "winmm"])
     s.add_argument("--verbose", "-v", action="store_true")
 

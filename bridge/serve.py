@@ -138,16 +138,31 @@ def _parse_targets(raw) -> list[tuple[str, int]]:
     return out
 
 
-def _midi_factory(cfg: ServeConfig, args):
-    """A function building the MIDI side, or None when MIDI is not asked for."""
+def midi_config(cfg: ServeConfig, args):
+    """The MIDI side's config from the ``[midi]`` table and the ``--midi-*`` flags, or None when MIDI
+    is not asked for. Raises :class:`CliError` (one line) for a set-up this machine cannot serve."""
     overrides = {"in_name": getattr(args, "midi_in", None), "connect": getattr(args, "midi_connect", None),
-                 "out_name": getattr(args, "midi_out", None), "api": getattr(args, "midi_api", None)}
+                 "out_name": getattr(args, "midi_out", None), "out_connect": getattr(args, "midi_out_connect", None),
+                 "api": getattr(args, "midi_api", None)}
     if not cfg.midi and not any(v is not None for v in overrides.values()):
         return None
-    from .midi import MidiConfig, MidiConfigError, MidiSide
+    from .midi import MidiConfig, MidiConfigError
+    from .midi.ports import check_virtual_ports
 
     try:
         midi_cfg = MidiConfig.from_dict(cfg.midi, cli_overrides=overrides, presets=list(cfg.presets))
-    except MidiConfigError as exc:
+        if midi_cfg.enabled:
+            check_virtual_ports(midi_cfg)
+    except (MidiConfigError, OSError) as exc:
         raise CliError(str(exc)) from None
+    return midi_cfg
+
+
+def _midi_factory(cfg: ServeConfig, args):
+    """A function building the MIDI side, or None when MIDI is not asked for."""
+    midi_cfg = midi_config(cfg, args)
+    if midi_cfg is None:
+        return None
+    from .midi import MidiSide
+
     return lambda on_action: MidiSide(midi_cfg, on_action=on_action, log=logging.getLogger("bridge.midi"))

@@ -140,3 +140,65 @@ def test_microsoft_store_python_is_recognised():
         Path(local) / "Packages" / "PythonSoftwareFoundation.Python.3.12_qbz5n2kfra8p0" / "LocalCache" / "Local")
     assert store_python_redirect(r"C:\Users\me\AppData\Local\Programs\Python\Python312", local) is None
     assert store_python_redirect("/usr/local", "/tmp") is None
+
+
+# --- MIDI per OS ------------------------------------------------------------------------------
+
+class _WinMMOnlyRtmidi:
+    """A stand-in python-rtmidi as on Windows: only the WinMM API, which cannot make virtual ports
+    (rtmidi raises "Virtual ports are not supported by the Windows MultiMedia API")."""
+
+    API_UNSPECIFIED, API_MACOSX_CORE, API_LINUX_ALSA, API_UNIX_JACK, API_WINDOWS_MM, API_RTMIDI_DUMMY = range(6)
+
+    @staticmethod
+    def get_compiled_api():
+        return [_WinMMOnlyRtmidi.API_WINDOWS_MM]
+
+    class MidiIn:
+        def __init__(self, *a, **kw):
+            pass
+
+        def open_virtual_port(self, name):
+            raise NotImplementedError("Virtual ports are not supported by the Windows MultiMedia API.")
+
+    MidiOut = MidiIn
+
+
+def test_virtual_ports_on_winmm_are_refused_in_one_line():
+    from bridge.midi.ports import virtual_port_problem
+
+    line = virtual_port_problem(["winmm"], virtual_in=True, virtual_out=False)
+    assert "loopMIDI" in line and "--midi-connect" in line and "\n" not in line
+    assert virtual_port_problem(["winmm"], virtual_in=False, virtual_out=False) is None  # connect mode works
+    assert "--midi-out" in virtual_port_problem(["winmm"], virtual_in=False, virtual_out=True)
+    assert virtual_port_problem(["jack", "alsa"], virtual_in=True, virtual_out=True) is None
+    assert virtual_port_problem(["coremidi"], virtual_in=True, virtual_out=True) is None
+
+
+def test_serve_midi_in_on_winmm_stops_with_one_line(monkeypatch, capsys, tiny_model, tmp_path):
+    """No retry loop: `serve --midi-in` on a WinMM-only rtmidi ends at once with the loopMIDI line."""
+    import sys
+
+    from bridge import cli
+    from bridge.midi import ports
+
+    monkeypatch.setitem(sys.modules, "rtmidi", _WinMMOnlyRtmidi)
+    monkeypatch.setattr(ports, "rtmidi", _WinMMOnlyRtmidi)
+    rc = cli.main(["serve", "--model", str(tiny_model), "--state-dir", str(tmp_path / "s"), "--midi-in"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "loopMIDI" in err[0] and err[0].startswith("musicgen-bridge: error:")
+    rc = cli.main(["serve", "--model", str(tiny_model), "--state-dir", str(tmp_path / "s"),
+                   "--midi-connect", "MusicGen Bridge", "--midi-out", "Feedback"])
+    assert rc == 1 and "--midi-out" in capsys.readouterr().err
+
+
+def test_midi_out_connect_flag_reaches_the_midi_config(tmp_path):
+    pytest.importorskip("rtmidi", reason="python-rtmidi (the [midi] extra) is not installed")
+    from bridge.cli import build_parser
+    from bridge.config import build_serve_config
+    from bridge.serve import midi_config
+
+    args = build_parser().parse_args(["serve", "--midi-api", "jack", "--midi-connect", "Pads",
+                                      "--midi-out-connect", "Pad Lights"])
+    midi = midi_config(build_serve_config({}), args)
+    assert (midi.connect, midi.out_connect, midi.out_name) == ("Pads", "Pad Lights", None)

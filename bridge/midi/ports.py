@@ -63,6 +63,37 @@ def api_name(api_id: int) -> str:
     return str(api_id)
 
 
+#: APIs that cannot create virtual ports (Windows' WinMM): the user makes a port with loopMIDI
+#: and the daemon connects to it.
+NO_VIRTUAL_PORTS = ("winmm",)
+
+
+def virtual_port_problem(api_names: list[str], *, virtual_in: bool, virtual_out: bool) -> str | None:
+    """One line explaining why the MIDI set-up cannot work with these APIs, or None when it can.
+
+    ``api_names``: the APIs the side would try (ours: ``alsa``, ``jack``, ``coremidi``, ``winmm``);
+    ``virtual_in``/``virtual_out``: whether the config asks for virtual ports (no ``connect`` /
+    an ``out`` name)."""
+    if not api_names or any(name not in NO_VIRTUAL_PORTS for name in api_names):
+        return None
+    wants = [w for w, on in (("--midi-in (a virtual input)", virtual_in), ("--midi-out (a virtual output)", virtual_out))
+             if on]
+    if not wants:
+        return None
+    return (f"Windows MIDI (WinMM) cannot create virtual ports, which {' and '.join(wants)} need: create a port "
+            "in loopMIDI (e.g. 'MusicGen Bridge') and start with --midi-connect \"MusicGen Bridge\" (feedback: "
+            "--midi-out-connect NAME); see docs/midi.md")
+
+
+def check_virtual_ports(cfg) -> None:
+    """Raise :class:`OSError` with :func:`virtual_port_problem`'s line for a config this machine's
+    MIDI APIs cannot serve (checked once at start, instead of retrying forever)."""
+    problem = virtual_port_problem([api_name(a) for a in api_candidates(cfg.api)],
+                                   virtual_in=cfg.connect is None, virtual_out=cfg.out_name is not None)
+    if problem:
+        raise OSError(problem)
+
+
 OUT_CLIENT_SUFFIX = "-out"      # outputs are a client of their own: "musicgen-bridge-out:Feedback"
 PROBE_CLIENT_SUFFIX = "-probe"  # the port lister's clients (no ports)
 

@@ -84,7 +84,7 @@ def build(arch: str, device: str):
 
     if arch == "tiny":
         from bridge.engine.loading import load_model
-        from bridge.engine.test_model import make_test_model
+        from bridge.engine.tiny_model import make_test_model
 
         path = Path(tempfile.gettempdir()) / "musicgen-bridge-bench-tiny"
         if not (path / "config.json").exists():

@@ -67,7 +67,7 @@ def _small_arch(melody: bool, layers: int) -> Engine:
     ``layers`` layers, random fan-in-scaled weights, a narrow T5 and EnCodec; in memory, fp32."""
     from transformers import EncodecConfig, GenerationConfig, T5Config
 
-    from bridge.engine.test_model import init_random_weights
+    from bridge.engine.tiny_model import init_random_weights
 
     torch.manual_seed(1)
     text = T5Config(vocab_size=200, d_model=64, d_kv=16, d_ff=128, num_layers=1, num_heads=4,

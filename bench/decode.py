@@ -204,7 +204,8 @@ def main(argv=None) -> int:
 
     from bridge.engine import fast_decoder
     from bridge.engine.fast_decoder import fast_decode, weights_of
-    from bridge.engine.generation import Sampling, transformers_decode
+    from bridge.engine.decoders import transformers_decode
+    from bridge.engine.generation import Sampling
     from bridge.engine.loading import quiet_transformers
     from bridge.engine.specs import pick_device, pick_dtype
 

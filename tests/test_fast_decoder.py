@@ -13,7 +13,7 @@ import torch
 from bridge.engine import DECODERS, Cancelled, Conditioning, Engine, Sampling, build_engine
 from bridge.engine import fast_decoder
 from bridge.engine.fast_decoder import fast_decode
-from bridge.engine.generation import transformers_decode
+from bridge.engine.decoders import transformers_decode
 from bridge.engine.loading import LoadedModel, load_model
 from bridge.melody import Note, chroma_from_notes
 

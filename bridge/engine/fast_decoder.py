@@ -559,12 +559,3 @@ def fast_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling
 
 fast_decode.supports_preview = True
 
-
-def register() -> None:
-    """Make ``DECODERS["fast"]`` available to the engine."""
-    from .generation import DECODERS
-
-    DECODERS["fast"] = fast_decode
-
-
-register()

@@ -5,8 +5,7 @@ files, OSC or DAWs. Long clips (beyond the 30 s the models were trained on) are 
 continuation: each new window is conditioned on the last seconds of what came before, moving by
 ``extend_stride_s`` like audiocraft's ``extend_stride``.
 
-Per-step progress and cancellation use a ``StoppingCriteria`` that never stops (transformers 5.x's
-``streamer=`` receives only the first put for MusicGen); a hook that raises stops generation
+Decoding (:mod:`.decoders`) reports each step; a progress hook that raises stops generation
 within one decoding step.
 """
 
@@ -19,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from .decoders import DECODERS
 from .loading import LoadedModel
 
 #: Longest window the models handle (their training length), in seconds.
@@ -65,40 +65,6 @@ class GenerationOutput:
     prompt_samples: int        # samples of prompt audio actually used (after frame alignment)
     windows: int
     timings: dict = field(default_factory=dict)
-
-
-class _StepHook:
-    """A StoppingCriteria that reports each decoding step and never stops generation."""
-
-    def __init__(self, on_step: Callable[[int], None]):
-        self.on_step = on_step
-        self.steps = 0
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        self.steps += 1
-        self.on_step(self.steps)
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-
-
-def transformers_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling: Sampling,
-                        on_step: Callable[[int], None]):
-    """The reference decoder: transformers' ``generate``. Returns audio ``(batch, channels, samples)``."""
-    from transformers import StoppingCriteriaList
-
-    kwargs = dict(max_new_tokens=max_new_tokens, guidance_scale=sampling.cfg if sampling.cfg > 1 else None)
-    if sampling.greedy:
-        kwargs.update(do_sample=False, top_k=None, top_p=None, temperature=None)
-    else:
-        kwargs.update(do_sample=True, top_k=int(sampling.top_k) if sampling.top_k > 0 else 0,
-                      top_p=float(sampling.top_p) if 0 < sampling.top_p < 1 else 1.0,
-                      temperature=float(sampling.temperature))
-    return loaded.model.generate(**inputs, stopping_criteria=StoppingCriteriaList([_StepHook(on_step)]),
-                                 **kwargs)
-
-
-DECODERS: dict[str, Callable] = {"transformers": transformers_decode}
 
 
 class Engine:

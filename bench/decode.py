@@ -203,7 +203,8 @@ def main(argv=None) -> int:
     import torch
 
     from bridge.engine import fast_decoder
-    from bridge.engine.fast_decoder import fast_decode, weights_of
+    from bridge.engine.fast_decoder import fast_decode
+    from bridge.engine.weights import weights_of
     from bridge.engine.decoders import transformers_decode
     from bridge.engine.generation import Sampling
     from bridge.engine.loading import quiet_transformers

@@ -28,11 +28,11 @@ import logging
 import os
 from typing import Callable
 
-from . import cpu_kernels as _cpu_kernels
 from .cpu_step import cpu_step_for
 from .kv_cache import StaticKVCache
 from .loading import LoadedModel
 from .sampling import choose_tokens, guided_logits
+from .weights import DecoderWeights, linear_for, weights_of
 
 log = logging.getLogger("bridge.engine")
 
@@ -48,108 +48,11 @@ CUDA_GRAPHS_ENV = "MUSICGEN_BRIDGE_CUDA_GRAPHS"
 PreviewChunk = Callable[["object"], None]  # np.ndarray (batch, channels, samples)
 
 
-class _Weights:
-    """Views of the decoder's weight tensors, gathered once per model (no copies)."""
-
-    def __init__(self, model):
-        causal_lm = model.decoder                      # Musicgen(Melody)ForCausalLM
-        dec = causal_lm.model.decoder                  # Musicgen(Melody)Decoder
-        cfg = causal_lm.config
-        self.config = cfg
-        self.hidden = int(cfg.hidden_size)
-        self.heads = int(cfg.num_attention_heads)
-        self.head_dim = self.hidden // self.heads
-        self.num_codebooks = int(cfg.num_codebooks)
-        self.channels = int(getattr(cfg, "audio_channels", 1))
-        self.embed_tokens = [e.weight for e in dec.embed_tokens]
-        self.positions = dec.embed_positions.weights
-        self.final_norm = dec.layer_norm
-        self.heads_w = [h.weight for h in causal_lm.lm_heads]
-        self.scaling = dec.layers[0].self_attn.scaling
-        self.has_cross = hasattr(dec.layers[0], "encoder_attn")
-        self.layers = []
-        for layer in dec.layers:
-            sa = layer.self_attn
-            entry = {
-                "ln1": layer.self_attn_layer_norm,
-                "q": sa.q_proj.weight, "k": sa.k_proj.weight, "v": sa.v_proj.weight, "o": sa.out_proj.weight,
-                "ln3": layer.final_layer_norm, "fc1": layer.fc1.weight, "fc2": layer.fc2.weight,
-                "act": layer.activation_fn,
-            }
-            entry["act_fn"] = _act_function(layer.activation_fn)
-            if any(m.bias is not None for m in (sa.q_proj, sa.k_proj, sa.v_proj, sa.out_proj, layer.fc1, layer.fc2)):
-                raise NotImplementedError("attention or feed-forward projections with bias are not supported")
-            if self.has_cross:
-                ca = layer.encoder_attn
-                entry.update(ln2=layer.encoder_attn_layer_norm, cq=ca.q_proj.weight, ck=ca.k_proj.weight,
-                             cv=ca.v_proj.weight, co=ca.out_proj.weight)
-            self.layers.append(entry)
-        self.dtype = self.layers[0]["q"].dtype
-        self.device = self.layers[0]["q"].device
-
-    def weight_bytes_per_step(self) -> int:
-        """Bytes of weights one decoding step reads (cross-attention K/V weights excluded)."""
-        names = ("q", "k", "v", "o", "fc1", "fc2", "cq", "co")
-        total = sum(w.numel() * w.element_size() for layer in self.layers for n, w in layer.items() if n in names)
-        return total + sum(w.numel() * w.element_size() for w in self.heads_w)
-
-
-def _act_function(module):
-    """transformers' ``GELUActivation`` calls its ``act`` function; call that directly (no
-    module dispatch per step, same numbers). Other activations stay modules."""
-    act = getattr(module, "act", None)
-    return act if type(module).__name__ == "GELUActivation" and callable(act) else module
-
-
 def _layer_norm(x, ln):
     """``ln(x)`` without the module call (``nn.LayerNorm.forward`` is exactly this)."""
     import torch.nn.functional as F
 
     return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
-
-
-def weights_of(model) -> _Weights:
-    """The (cached) weight views of ``model``'s decoder; rebuilt when the weights change dtype
-    or device (``Module.to`` replaces buffers such as the position table)."""
-    cached = getattr(model, "_bridge_fast_weights", None)
-    q = model.decoder.model.decoder.layers[0].self_attn.q_proj.weight
-    if cached is None or cached.layers[0]["q"] is not q or cached.dtype != q.dtype or cached.device != q.device:
-        cached = _Weights(model)
-        model._bridge_fast_weights = cached
-    return cached
-
-
-def _linear(x, w):
-    import torch.nn.functional as F
-
-    return F.linear(x, w)
-
-
-def _kernel_linear(x, w):
-    """bf16 CPU products of few rows through :mod:`.cpu_kernels`, the rest through torch."""
-    y = _cpu_kernels.bf16_linear(x, w)
-    return _linear(x, w) if y is None else y
-
-
-def _linear_many(x, ws):
-    return [_linear(x, w) for w in ws]
-
-
-def _kernel_linear_many(x, ws):
-    ys = _cpu_kernels.bf16_linear_many(x, ws)
-    return [_kernel_linear(x, w) for w in ws] if ys is None else ys
-
-
-def linear_for(weights: "_Weights"):
-    """The matrix products the decoder uses for these weights: ``(linear(x, w), many(x, ws))``."""
-    import torch
-
-    if weights.device.type == "cpu" and weights.dtype == torch.bfloat16:
-        from .cpu_kernels import kernel
-
-        if kernel() is not None:
-            return _kernel_linear, _kernel_linear_many
-    return _linear, _linear_many
 
 
 def prepare(loaded: LoadedModel) -> None:
@@ -223,7 +126,7 @@ def _conditioning(loaded: LoadedModel, inputs: dict, guided: bool) -> _Condition
 class DecoderRunner:
     """Runs the MusicGen decoder one step at a time over a static KV cache."""
 
-    def __init__(self, weights: _Weights, cond: _Conditioning, rows: int, max_tokens: int):
+    def __init__(self, weights: DecoderWeights, cond: _Conditioning, rows: int, max_tokens: int):
         self.w = weights
         self.cond = cond
         self.rows = rows
@@ -236,10 +139,12 @@ class DecoderRunner:
         self.cache = StaticKVCache.allocate(layers=len(weights.layers), rows=rows, heads=weights.heads,
                                             head_dim=weights.head_dim, max_positions=self.max_positions,
                                             dtype=weights.dtype, device=weights.device)
-        if cond.cross_states is not None:
+        if cond.cross_states is not None:  # once per generation, many rows: torch's product
+            import torch.nn.functional as F
+
             for layer in weights.layers:
-                self.cache.cross_keys.append(self._split(_linear(cond.cross_states, layer["ck"])))
-                self.cache.cross_values.append(self._split(_linear(cond.cross_states, layer["cv"])))
+                self.cache.cross_keys.append(self._split(F.linear(cond.cross_states, layer["ck"])))
+                self.cache.cross_values.append(self._split(F.linear(cond.cross_states, layer["cv"])))
 
     def _split(self, x):
         """(rows, n, hidden) -> (rows, heads, n, head_dim)."""

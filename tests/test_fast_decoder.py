@@ -12,6 +12,7 @@ import torch
 
 from bridge.engine import DECODERS, Cancelled, Conditioning, Engine, Sampling, build_engine
 from bridge.engine import fast_decoder
+from bridge.engine.conditioning import encode_conditioning
 from bridge.engine.fast_decoder import fast_decode
 from bridge.engine.decoders import transformers_decode
 from bridge.engine.loading import LoadedModel, load_model
@@ -409,7 +410,7 @@ def test_fast_decode_uses_cpu_step_for_bf16(tiny_model, monkeypatch):
     assert torch.isfinite(audio.float()).all() and steps == list(range(1, 31))
     assert len(calls) == 29  # every step after the prefill
     runner = fast_decoder.DecoderRunner(fast_decoder.weights_of(lm.model),
-                                        fast_decoder._conditioning(lm, inputs, True), 4, 10)
+                                        encode_conditioning(lm, inputs, True), 4, 10)
     step = cpu_step.cpu_step_for(runner)
     bad = torch.zeros((4, 4), dtype=torch.long)
     bad[1, 2] = lm.model.decoder.config.vocab_size + 1
@@ -420,7 +421,7 @@ def test_fast_decode_uses_cpu_step_for_bf16(tiny_model, monkeypatch):
     with pytest.raises(ValueError, match="KV cache holds"):
         step(bad * 0, 10)
     runner = fast_decoder.DecoderRunner(fast_decoder.weights_of(lm.model),
-                                        fast_decoder._conditioning(lm, inputs, True), cpu_kernels.MAX_ROWS + 2, 10)
+                                        encode_conditioning(lm, inputs, True), cpu_kernels.MAX_ROWS + 2, 10)
     assert cpu_step.cpu_step_for(runner) is None
     monkeypatch.setenv(cpu_step.ENV, "0")
     calls.clear()

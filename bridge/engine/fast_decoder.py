@@ -28,6 +28,7 @@ import logging
 import os
 from typing import Callable
 
+from .conditioning import EncodedConditioning, encode_conditioning
 from .cpu_step import cpu_step_for
 from .kv_cache import StaticKVCache
 from .loading import LoadedModel
@@ -61,72 +62,10 @@ def prepare(loaded: LoadedModel) -> None:
     linear_for(weights_of(loaded.model))
 
 
-class _Conditioning:
-    """What the decoder attends to: cross-attention states (MusicGen) or a prefix (Melody)."""
-
-    def __init__(self, cross_states=None, cross_mask=None, prefix=None):
-        self.cross_states = cross_states   # (rows, text_len, hidden), already masked
-        self.cross_mask = cross_mask       # (rows, 1, 1, text_len) bool, True = attend
-        self.prefix = prefix               # (rows, prefix_len, hidden) prepended to the decoder input
-
-    @property
-    def prefix_len(self) -> int:
-        return 0 if self.prefix is None else int(self.prefix.shape[1])
-
-
-def _conditioning(loaded: LoadedModel, inputs: dict, guided: bool) -> _Conditioning:
-    """Encode text (and chroma) once, as transformers' ``generate`` does."""
-    import math
-
-    import torch
-
-    model = loaded.model
-    ids, mask = inputs["input_ids"], inputs.get("attention_mask")
-    if mask is None:
-        mask = torch.ones_like(ids)
-    text = model.text_encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
-    dec_cfg = model.decoder.config
-    if not loaded.is_melody:
-        if guided:
-            text = torch.concatenate([text, torch.zeros_like(text)], dim=0)
-            mask = torch.concatenate([mask, torch.zeros_like(mask)], dim=0)
-        if model.text_encoder.config.hidden_size != dec_cfg.hidden_size and \
-                getattr(dec_cfg, "cross_attention_hidden_size", None) is None:
-            text = model.enc_to_dec_proj(text)
-        text = text * mask[..., None]
-        return _Conditioning(cross_states=text, cross_mask=mask.bool()[:, None, None, :])
-
-    # Melody: [projected chroma (chroma_length frames), projected text] is a decoder prefix.
-    if model.text_encoder.config.hidden_size != dec_cfg.hidden_size:
-        text = model.enc_to_dec_proj(text)
-    if guided:
-        text = torch.concatenate([text, torch.zeros_like(text)], dim=0)
-        mask = torch.concatenate([mask, torch.zeros_like(mask)], dim=0)
-    text = text * mask[..., None]
-    chroma = inputs.get("input_features")
-    if chroma is not None:
-        chroma = chroma.to(device=text.device, dtype=model.dtype)
-        null = torch.zeros_like(chroma)
-    else:
-        null = torch.zeros((ids.shape[0], 1, model.config.num_chroma), device=model.device, dtype=model.dtype)
-    null[:, :, 0] = 1
-    if chroma is None:
-        chroma = null
-    if guided:
-        chroma = torch.concatenate([chroma, null], dim=0)
-    if model.config.num_chroma != dec_cfg.hidden_size:
-        chroma = model.audio_enc_to_dec_proj(chroma)
-    length = int(model.config.chroma_length)
-    if chroma.shape[1] < length:
-        chroma = chroma.repeat(1, int(math.ceil(length / chroma.shape[1])), 1)
-    chroma = chroma[:, :length]
-    return _Conditioning(prefix=torch.cat([chroma, text], dim=1))
-
-
 class DecoderRunner:
     """Runs the MusicGen decoder one step at a time over a static KV cache."""
 
-    def __init__(self, weights: DecoderWeights, cond: _Conditioning, rows: int, max_tokens: int):
+    def __init__(self, weights: DecoderWeights, cond: EncodedConditioning, rows: int, max_tokens: int):
         self.w = weights
         self.cond = cond
         self.rows = rows
@@ -357,7 +296,7 @@ def start_decoding(loaded: LoadedModel, inputs: dict, max_new_tokens: int, guide
     codebooks, n + max_new_tokens)`` transformers' delay-pattern mask."""
     batch = int(inputs["input_ids"].shape[0])
     ids, pattern, pad_id = _delay_pattern(loaded.model, inputs, batch, max_new_tokens)
-    runner = DecoderRunner(weights_of(loaded.model), _conditioning(loaded, inputs, guided),
+    runner = DecoderRunner(weights_of(loaded.model), encode_conditioning(loaded, inputs, guided),
                            2 * batch if guided else batch, pattern.shape[-1])
     return runner, ids, pattern, pad_id
 

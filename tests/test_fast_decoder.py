@@ -16,6 +16,8 @@ from bridge.engine.conditioning import encode_conditioning
 from bridge.engine.fast_decoder import fast_decode
 from bridge.engine.decoders import transformers_decode
 from bridge.engine.loading import LoadedModel, load_model
+from bridge.engine.runner import DecoderRunner
+from bridge.engine.weights import weights_of
 from bridge.melody import Note, chroma_from_notes
 
 GREEDY = Sampling(greedy=True, cfg=3.0)
@@ -409,8 +411,7 @@ def test_fast_decode_uses_cpu_step_for_bf16(tiny_model, monkeypatch):
         audio = fast_decode(lm, inputs, 30, Sampling(top_k=50, cfg=3.0), steps.append)
     assert torch.isfinite(audio.float()).all() and steps == list(range(1, 31))
     assert len(calls) == 29  # every step after the prefill
-    runner = fast_decoder.DecoderRunner(fast_decoder.weights_of(lm.model),
-                                        encode_conditioning(lm, inputs, True), 4, 10)
+    runner = DecoderRunner(weights_of(lm.model), encode_conditioning(lm, inputs, True), 4, 10)
     step = cpu_step.cpu_step_for(runner)
     bad = torch.zeros((4, 4), dtype=torch.long)
     bad[1, 2] = lm.model.decoder.config.vocab_size + 1
@@ -420,8 +421,7 @@ def test_fast_decode_uses_cpu_step_for_bf16(tiny_model, monkeypatch):
         step(bad[:3], 0)
     with pytest.raises(ValueError, match="KV cache holds"):
         step(bad * 0, 10)
-    runner = fast_decoder.DecoderRunner(fast_decoder.weights_of(lm.model),
-                                        encode_conditioning(lm, inputs, True), cpu_kernels.MAX_ROWS + 2, 10)
+    runner = DecoderRunner(weights_of(lm.model), encode_conditioning(lm, inputs, True), cpu_kernels.MAX_ROWS + 2, 10)
     assert cpu_step.cpu_step_for(runner) is None
     monkeypatch.setenv(cpu_step.ENV, "0")
     calls.clear()

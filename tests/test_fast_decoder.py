@@ -17,6 +17,7 @@ from bridge.engine.fast_decoder import fast_decode
 from bridge.engine.decoders import transformers_decode
 from bridge.engine.loading import LoadedModel, load_model
 from bridge.engine.runner import DecoderRunner
+from bridge.engine.steps import CudaGraphStep, StaticStep
 from bridge.engine.weights import weights_of
 from bridge.melody import Note, chroma_from_notes
 
@@ -163,7 +164,7 @@ def test_cuda_graph_step_is_exact_on_cpu(fp32_engines, monkeypatch):
     cache writes) gives the same codes as the eager step; run eagerly here, on the CPU."""
     eng = fp32_engines["melody"]
     inputs = _inputs(eng, "melody")
-    monkeypatch.setattr(fast_decoder, "_step_function", lambda runner: fast_decoder.StaticStep(runner))
+    monkeypatch.setattr(fast_decoder, "step_for", lambda runner: StaticStep(runner))
     _same_as_transformers(eng.loaded, inputs, 60)
 
 
@@ -193,8 +194,8 @@ def test_cuda_graph_capture_failure_falls_back_to_eager(fp32_engines, monkeypatc
     monkeypatch.setattr(torch.cuda, "CUDAGraph", object, raising=False)
     monkeypatch.setattr(torch.cuda, "graph", FailingCapture, raising=False)
     made = []
-    monkeypatch.setattr(fast_decoder, "_step_function",
-                        lambda runner: made.append(fast_decoder.CudaGraphStep(runner)) or made[-1])
+    monkeypatch.setattr(fast_decoder, "step_for",
+                        lambda runner: made.append(CudaGraphStep(runner)) or made[-1])
     eng = fp32_engines["mono"]
     with caplog.at_level("WARNING", logger="bridge.engine"):
         _same_as_transformers(eng.loaded, _inputs(eng, "text"), 40)

@@ -1,7 +1,7 @@
 """The fast decoder's one-token step as a single C call, for bf16 weights on CPUs with
 AVX512-BF16 (``csrc/decoder_step_bf16.c``, built by :mod:`.cpu_kernels`).
 
-The eager step (:meth:`.fast_decoder.DecoderRunner.step`) calls the bf16 product kernel once per
+The eager step (:meth:`.runner.DecoderRunner.step`) calls the bf16 product kernel once per
 weight matrix and torch for everything between: about 500 small operations a step, each with
 Python and dispatch costs, whose data the weight stream has evicted from the caches. This step
 runs the same computation (same weights, same static KV cache, same rounding points) in one
@@ -58,7 +58,7 @@ def _unsupported(runner) -> str | None:
 
 class CpuStep:
     """``step(tokens (rows, codebooks), position) -> fp32 logits (rows * codebooks, vocab)``,
-    the same contract as :meth:`.fast_decoder.DecoderRunner.step`."""
+    the same contract as :meth:`.runner.DecoderRunner.step`."""
 
     def __init__(self, runner, lib):
         import torch

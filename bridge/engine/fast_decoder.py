@@ -25,14 +25,13 @@ codebooks complete) while decoding goes on, decoded by EnCodec in chunks.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Callable
 
 from .conditioning import encode_conditioning
-from .cpu_step import cpu_step_for
 from .loading import LoadedModel
-from .runner import DecoderRunner, static_forward
+from .runner import DecoderRunner
 from .sampling import choose_tokens, guided_logits
+from .steps import step_for
 from .weights import linear_for, weights_of
 
 log = logging.getLogger("bridge.engine")
@@ -43,9 +42,6 @@ PREVIEW_EVERY_FRAMES = 50
 #: start each chunk warmed up (a preview chunk is close to, not exactly, the final audio).
 PREVIEW_CONTEXT_FRAMES = 25
 
-#: Set to "0" to run CUDA steps eagerly instead of replaying a CUDA graph.
-CUDA_GRAPHS_ENV = "MUSICGEN_BRIDGE_CUDA_GRAPHS"
-
 PreviewChunk = Callable[["object"], None]  # np.ndarray (batch, channels, samples)
 
 
@@ -53,84 +49,6 @@ def prepare(loaded: LoadedModel) -> None:
     """The one-time work before the first request: gather the weight views and, for bf16 on the
     CPU, build (first run on a machine: a few seconds) or load the C kernels."""
     linear_for(weights_of(loaded.model))
-
-
-class StaticStep:
-    """The one-token step with fixed shapes: token and position live in preallocated tensors,
-    keys/values are written with ``index_copy_`` and attention covers the whole static cache,
-    masked beyond the position. What :class:`CudaGraphStep` captures; eager elsewhere (tests
-    run it on the CPU to check it against transformers)."""
-
-    def __init__(self, runner: DecoderRunner):
-        import torch
-
-        self.r = runner
-        dev = runner.w.device
-        self.tokens = torch.zeros((runner.rows, runner.w.num_codebooks), dtype=torch.long, device=dev)
-        self.position = torch.zeros((1,), dtype=torch.long, device=dev)
-
-    def _run(self):
-        return self.r.logits(static_forward(self.r, self.r.embed(self.tokens[:, :, None]), self.position))
-
-    def _load(self, tokens, position: int) -> None:
-        self.tokens.copy_(tokens)
-        self.position.fill_(self.r.prefix_len + position)
-
-    def __call__(self, tokens, position: int):
-        self._load(tokens, position)
-        return self._run()
-
-
-class CudaGraphStep(StaticStep):
-    """:class:`StaticStep` captured once in a CUDA graph and replayed every step (a few hundred
-    kernel launches become one). Unmeasured on real GPUs (no GPU where this was written): set
-    ``MUSICGEN_BRIDGE_CUDA_GRAPHS=0`` to run the steps eagerly. Should the capture fail, the
-    generation goes on with the same fixed-shape step run eagerly (nothing of the capture was
-    executed, so the cache is as the warm-up steps left it), and a warning is logged."""
-
-    def __init__(self, runner: DecoderRunner, warmup: int = 2):
-        super().__init__(runner)
-        self.graph = None
-        self.out = None
-        self.warmup = warmup
-        self.eager = False
-
-    def __call__(self, tokens, position: int):
-        import torch
-
-        self._load(tokens, position)
-        if self.eager:
-            return self._run()
-        if self.graph is None:
-            if self.warmup > 0:  # warm up on a side stream before capture, as torch's docs ask
-                self.warmup -= 1
-                stream = torch.cuda.Stream()
-                stream.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(stream):
-                    out = self._run()
-                torch.cuda.current_stream().wait_stream(stream)
-                return out
-            graph = torch.cuda.CUDAGraph()
-            try:
-                with torch.cuda.graph(graph):
-                    self.out = self._run()
-            except Exception as exc:  # an operation that cannot be captured: run eagerly
-                log.warning("fast decoder: CUDA graph capture failed (%s); steps run eagerly "
-                            "(MUSICGEN_BRIDGE_CUDA_GRAPHS=0 skips the attempt)", str(exc).splitlines()[0][:200])
-                self.eager = True
-                self.out = None
-                return self._run()
-            self.graph = graph
-        self.graph.replay()
-        return self.out.clone()
-
-
-def _step_function(runner: DecoderRunner):
-    """The per-step callable: a CUDA graph on CUDA (unless disabled), the whole step in one C
-    call for bf16 on CPUs that have the kernels (:mod:`.cpu_step`), else the eager step."""
-    if runner.w.device.type == "cuda" and os.environ.get(CUDA_GRAPHS_ENV, "1") != "0":
-        return CudaGraphStep(runner)
-    return cpu_step_for(runner) or runner.step
 
 
 def _delay_pattern(model, inputs: dict, batch: int, max_new_tokens: int):
@@ -244,7 +162,7 @@ def fast_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling
         per_channel = loaded.num_codebooks // loaded.channels
         total_frames = length - per_channel  # frames in the output (prompt included)
         previewer = None if preview is None else _Previewer(loaded, preview, prompt_frames, total_frames)
-        step_fn = _step_function(runner)
+        step_fn = step_for(runner)
 
         def rows_of(t):  # conditional rows, then the same codes for the guidance rows
             return torch.cat([t, t], dim=0) if guided else t

@@ -28,6 +28,8 @@ import logging
 from typing import Callable
 
 from .conditioning import encode_conditioning
+from . import delay_pattern
+from .delay_pattern import all_frames, build_pattern
 from .loading import LoadedModel
 from .runner import DecoderRunner
 from .sampling import choose_tokens, guided_logits
@@ -51,35 +53,13 @@ def prepare(loaded: LoadedModel) -> None:
     linear_for(weights_of(loaded.model))
 
 
-def _delay_pattern(model, inputs: dict, batch: int, max_new_tokens: int):
-    """Decoder input ids and transformers' delay-pattern mask ``(batch, codebooks, max_length)``."""
-    import torch
-
-    gen = model.generation_config
-    start_id = gen.decoder_start_token_id if gen.decoder_start_token_id is not None else gen.bos_token_id
-    num_codebooks = model.decoder.num_codebooks
-    device = inputs["input_ids"].device
-    bos = torch.full((batch * num_codebooks, 1), int(start_id), dtype=torch.long, device=device)
-    ids = inputs.get("decoder_input_ids")
-    if ids is None:
-        ids = bos
-    else:
-        ids = ids.to(device=device, dtype=torch.long)
-        if bool((ids[..., 0] != start_id).all()):
-            ids = torch.cat([bos, ids], dim=-1)
-    max_length = ids.shape[-1] + max_new_tokens
-    ids, pattern = model.decoder.build_delay_pattern_mask(ids, pad_token_id=int(start_id), max_length=max_length)
-    return (ids.reshape(batch, num_codebooks, -1), pattern.reshape(batch, num_codebooks, -1),
-            int(start_id))
-
-
 def start_decoding(loaded: LoadedModel, inputs: dict, max_new_tokens: int, guided: bool):
     """What a generation starts from: ``(runner, ids, pattern, pad_id)``. The runner has the
     text (and chroma) encoded and a cache long enough; ``ids (batch, codebooks, n)`` are the
     first decoder tokens (start token, then any audio prompt's codes) and ``pattern (batch,
     codebooks, n + max_new_tokens)`` transformers' delay-pattern mask."""
     batch = int(inputs["input_ids"].shape[0])
-    ids, pattern, pad_id = _delay_pattern(loaded.model, inputs, batch, max_new_tokens)
+    ids, pattern, pad_id = build_pattern(loaded.model, inputs, batch, max_new_tokens)
     runner = DecoderRunner(weights_of(loaded.model), encode_conditioning(loaded, inputs, guided),
                            2 * batch if guided else batch, pattern.shape[-1])
     return runner, ids, pattern, pad_id
@@ -105,8 +85,6 @@ class _Previewer:
 
     def __init__(self, loaded: LoadedModel, callback: PreviewChunk, prompt_frames: int, total_frames: int,
                  every_frames: int = PREVIEW_EVERY_FRAMES, context_frames: int = PREVIEW_CONTEXT_FRAMES):
-        import torch
-
         self.loaded = loaded
         self.callback = callback
         self.prompt_frames = prompt_frames
@@ -114,24 +92,18 @@ class _Previewer:
         self.every = max(1, int(every_frames))
         self.context = max(0, int(context_frames))
         self.sent = prompt_frames  # decoder frames already handed on (the prompt never is)
-        per_channel = loaded.num_codebooks // loaded.channels
-        self.delays = torch.arange(per_channel).repeat_interleave(loaded.channels).tolist()
+        self.delays = delay_pattern.codebook_delays(loaded.num_codebooks, loaded.channels)
         self.hop = loaded.sr // loaded.frame_rate
 
     def after(self, seq, filled_to: int) -> None:
         """Positions ``0..filled_to`` of ``seq (batch, codebooks, length)`` are final."""
-        finished = filled_to - max(self.delays)   # frames 0..finished-1 have every codebook
-        finished = min(finished, self.total_frames)
+        finished = min(delay_pattern.finished_frames(filled_to, self.delays), self.total_frames)
         if finished - self.sent >= self.every:  # the rest comes with the final audio
             self._send(seq, finished)
 
     def _send(self, seq, finished: int) -> None:
-        import torch
-
         begin = max(0, self.sent - self.context)
-        rows = [seq[:, k, begin + 1 + d:finished + 1 + d] for k, d in enumerate(self.delays)]
-        codes = torch.stack(rows, dim=1)
-        audio = codes_to_audio(self.loaded, codes)
+        audio = codes_to_audio(self.loaded, delay_pattern.frames_between(seq, self.delays, begin, finished))
         skip = (self.sent - begin) * self.hop
         chunk = audio[:, :, skip:(finished - begin) * self.hop]
         self.sent = finished
@@ -180,9 +152,7 @@ def fast_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling
                 previewer.after(seq, position)
             if step < steps:
                 logits = step_fn(rows_of(seq[:, :, position]), position)
-        flat = seq.reshape(batch * loaded.num_codebooks, length)
-        codes = flat[flat != pad_id].reshape(batch, loaded.num_codebooks, -1)
-        return codes_to_audio(loaded, codes)
+        return codes_to_audio(loaded, all_frames(seq, pad_id))
 
 
 fast_decode.supports_preview = True

@@ -29,6 +29,7 @@ from typing import Callable
 
 from .conditioning import encode_conditioning
 from . import delay_pattern
+from .codec import codes_to_audio
 from .delay_pattern import all_frames, build_pattern
 from .loading import LoadedModel
 from .runner import DecoderRunner
@@ -63,21 +64,6 @@ def start_decoding(loaded: LoadedModel, inputs: dict, max_new_tokens: int, guide
     runner = DecoderRunner(weights_of(loaded.model), encode_conditioning(loaded, inputs, guided),
                            2 * batch if guided else batch, pattern.shape[-1])
     return runner, ids, pattern, pad_id
-
-
-def codes_to_audio(loaded: LoadedModel, codes):
-    """EnCodec-decode codes ``(batch, codebooks, frames)`` (stereo: left/right interleaved) to
-    audio ``(batch, channels, samples)``, as transformers' ``generate`` does."""
-    import torch
-
-    enc = loaded.model.audio_encoder
-    codes = codes[None]
-    scales = [None] * codes.shape[1]
-    if loaded.channels == 1:
-        return enc.decode(codes, audio_scales=scales).audio_values
-    left = enc.decode(codes[:, :, ::2], audio_scales=scales).audio_values
-    right = enc.decode(codes[:, :, 1::2], audio_scales=scales).audio_values
-    return torch.cat([left, right], dim=1)
 
 
 class _Previewer:

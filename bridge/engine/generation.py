@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from .codec import audio_to_codes
 from .decoders import DECODERS
 from .loading import LoadedModel
 
@@ -186,7 +187,7 @@ class Engine:
                   "attention_mask": tok["attention_mask"].to(lm.device)}
         if ctx_samples > 0 and history is not None:
             ctx = history[:, :, history.shape[2] - ctx_samples:]
-            inputs["decoder_input_ids"] = self._encode_context(ctx)
+            inputs["decoder_input_ids"] = audio_to_codes(lm, ctx)
         if cond.chroma is not None:
             from ..melody import CHROMA_FPS
 
@@ -198,26 +199,6 @@ class Engine:
             feats = torch.from_numpy(np.ascontiguousarray(chroma[None].repeat(batch, axis=0)))
             inputs["input_features"] = feats.to(lm.device, lm.dtype)
         return inputs
-
-
-    def _encode_context(self, ctx: np.ndarray):
-        """EnCodec codes of context audio ``(batch, channels, samples)`` as decoder input ids
-        ``(batch * codebooks, frames)``; stereo codebooks interleave left and right."""
-        import torch
-
-        lm = self.loaded
-        wav = torch.from_numpy(np.ascontiguousarray(ctx)).to(lm.device, lm.dtype)
-        enc = lm.model.audio_encoder
-        with torch.inference_mode():
-            if lm.channels == 1:
-                codes = enc.encode(wav[:, :1], return_dict=True).audio_codes[0]  # (batch, K, frames)
-            else:
-                left = enc.encode(wav[:, :1], return_dict=True).audio_codes[0]
-                right = enc.encode(wav[:, 1:2], return_dict=True).audio_codes[0]
-                codes = left.new_empty((left.shape[0], left.shape[1] * 2, left.shape[2]))
-                codes[:, ::2] = left
-                codes[:, 1::2] = right
-        return codes.reshape(codes.shape[0] * codes.shape[1], codes.shape[2])
 
 
 def _align_prompt(prompt: np.ndarray, hop: int) -> np.ndarray:

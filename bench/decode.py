@@ -202,7 +202,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from bridge.engine import fast_decoder
+    from bridge.engine import previews
     from bridge.engine.fast_decoder import fast_decode
     from bridge.engine.weights import weights_of
     from bridge.engine.decoders import transformers_decode
@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     fast = timed(fast_decode, lm, inputs, steps, sampling, device)
     report(f"fast decoder {name}", fast)
 
-    if frames > fast_decoder.PREVIEW_EVERY_FRAMES:  # streaming: when the first second can be heard
+    if frames > previews.PREVIEW_EVERY_FRAMES:  # streaming: when the first second can be heard
         t0 = time.perf_counter()
         firsts = []
 

@@ -47,6 +47,10 @@ class DecoderRunner:
         """(rows, n, hidden) -> (rows, heads, n, head_dim)."""
         return x.view(x.shape[0], x.shape[1], self.w.heads, self.w.head_dim).transpose(1, 2)
 
+    def _merge(self, x):
+        """(rows, heads, n, head_dim) -> (rows, n, hidden)."""
+        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], self.w.hidden)
+
     def embed(self, tokens):
         """Sum of the codebooks' embeddings: tokens ``(rows, codebooks, n)`` -> ``(rows, n, hidden)``."""
         import torch.nn.functional as F
@@ -55,36 +59,63 @@ class DecoderRunner:
 
     def forward(self, embeds, start: int):
         """Run ``embeds (rows, n, hidden)`` at cache positions ``start..start+n-1``; returns the
-        final-norm hidden states ``(rows, n, hidden)``. A multi-position call must start at 0."""
+        final-norm hidden states ``(rows, n, hidden)``. A multi-position call must start at 0.
+        Attention reads the filled part of the cache (causal within a multi-position call)."""
+        import torch.nn.functional as F
+
+        n = embeds.shape[1]
+        if n > 1 and start != 0:
+            raise ValueError("multi-position forward only from an empty cache")
+        scale = self.w.scaling
+
+        def self_attention(i, q, k, v):
+            keys, values = self.cache.write(i, start, k, v)
+            return F.scaled_dot_product_attention(q, keys, values, dropout_p=0.0, scale=scale, is_causal=n > 1)
+
+        h = self._layers(embeds + self.w.positions[start:start + n], self_attention)
+        self.cache.length = start + n
+        return h
+
+    def forward_at(self, embeds, position):
+        """One position with shapes that do not depend on it (CUDA-graph ready): ``embeds (rows,
+        1, hidden)`` at ``position`` (a 1-element long tensor). Keys/values are written with
+        ``index_copy_`` and attention covers the whole cache, masked beyond ``position``."""
+        import torch
+        import torch.nn.functional as F
+
+        cache = self.cache
+        scale = self.w.scaling
+        visible = (torch.arange(cache.max_positions, device=position.device) <= position)[None, None, None, :]
+
+        def self_attention(i, q, k, v):
+            cache.keys[i].index_copy_(2, position, k)
+            cache.values[i].index_copy_(2, position, v)
+            return F.scaled_dot_product_attention(q, cache.keys[i], cache.values[i], attn_mask=visible,
+                                                  dropout_p=0.0, scale=scale)
+
+        return self._layers(embeds + self.w.positions.index_select(0, position), self_attention)
+
+    def _layers(self, h, self_attention):
+        """Every decoder layer over ``h (rows, n, hidden)`` (embeddings plus positions), then the
+        final norm. ``self_attention(i, q, k, v)`` stores layer ``i``'s keys and values ``(rows,
+        heads, n, head_dim)`` and returns the attention of the queries ``q`` (same shape): the
+        one part in which the eager and the fixed-shape forward differ."""
         import torch.nn.functional as F
 
         w = self.w
         lin = self.linear
-        rows, n, hidden = embeds.shape
-        if n > 1 and start != 0:
-            raise ValueError("multi-position forward only from an empty cache")
-        h = embeds + w.positions[start:start + n]
         for i, layer in enumerate(w.layers):
-            residual = h
             x = _layer_norm(h, layer["ln1"])
             q, k, v = (self._split(y) for y in self.linear_many(x, (layer["q"], layer["k"], layer["v"])))
-            keys, values = self.cache.write(i, start, k, v)
-            a = F.scaled_dot_product_attention(q, keys, values, dropout_p=0.0, scale=w.scaling, is_causal=n > 1)
-            a = a.transpose(1, 2).reshape(rows, n, hidden)
-            h = residual + lin(a, layer["o"])
+            h = h + lin(self._merge(self_attention(i, q, k, v)), layer["o"])
             if w.has_cross:
-                residual = h
                 x = _layer_norm(h, layer["ln2"])
                 q = self._split(lin(x, layer["cq"]))
                 a = F.scaled_dot_product_attention(q, self.cache.cross_keys[i], self.cache.cross_values[i],
                                                    attn_mask=self.cond.cross_mask, dropout_p=0.0, scale=w.scaling)
-                a = a.transpose(1, 2).reshape(rows, n, hidden)
-                h = residual + lin(a, layer["co"])
-            residual = h
+                h = h + lin(self._merge(a), layer["co"])
             x = _layer_norm(h, layer["ln3"])
-            x = layer["act_fn"](lin(x, layer["fc1"]))
-            h = residual + lin(x, layer["fc2"])
-        self.cache.length = start + n
+            h = h + lin(layer["act_fn"](lin(x, layer["fc1"])), layer["fc2"])
         return w.final_norm(h)
 
     def logits(self, hidden):
@@ -108,40 +139,3 @@ class DecoderRunner:
         embeds = self.embed(tokens[:, :, None])
         return self.logits(self.forward(embeds, self.prefix_len + position))
 
-
-def static_forward(runner: DecoderRunner, embeds, position):
-    """A one-token step with shapes that do not depend on the position (CUDA-graph ready):
-    keys/values are written with ``index_copy_`` at ``position`` (a 1-element long tensor) and
-    attention covers the whole cache, masked beyond ``position``."""
-    import torch
-    import torch.nn.functional as F
-
-    w = runner.w
-    lin = runner.linear
-    cache = runner.cache
-    rows, n, hidden = embeds.shape
-    h = embeds + w.positions.index_select(0, position)
-    visible = (torch.arange(cache.max_positions, device=position.device) <= position)[None, None, None, :]
-    for i, layer in enumerate(w.layers):
-        residual = h
-        x = layer["ln1"](h)
-        q = runner._split(lin(x, layer["q"]))
-        cache.keys[i].index_copy_(2, position, runner._split(lin(x, layer["k"])))
-        cache.values[i].index_copy_(2, position, runner._split(lin(x, layer["v"])))
-        a = F.scaled_dot_product_attention(q, cache.keys[i], cache.values[i], attn_mask=visible,
-                                           dropout_p=0.0, scale=w.scaling)
-        a = a.transpose(1, 2).reshape(rows, n, hidden)
-        h = residual + lin(a, layer["o"])
-        if w.has_cross:
-            residual = h
-            x = layer["ln2"](h)
-            q = runner._split(lin(x, layer["cq"]))
-            a = F.scaled_dot_product_attention(q, cache.cross_keys[i], cache.cross_values[i],
-                                               attn_mask=runner.cond.cross_mask, dropout_p=0.0, scale=w.scaling)
-            a = a.transpose(1, 2).reshape(rows, n, hidden)
-            h = residual + lin(a, layer["co"])
-        residual = h
-        x = layer["ln3"](h)
-        x = layer["act"](lin(x, layer["fc1"]))
-        h = residual + lin(x, layer["fc2"])
-    return w.final_norm(h)

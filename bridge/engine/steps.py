@@ -23,7 +23,7 @@ import logging
 import os
 
 from .cpu_step import cpu_step_for
-from .runner import DecoderRunner, static_forward
+from .runner import DecoderRunner
 
 log = logging.getLogger("bridge.engine")
 
@@ -53,7 +53,7 @@ class StaticStep:
         self.position = torch.zeros((1,), dtype=torch.long, device=dev)
 
     def _run(self):
-        return self.r.logits(static_forward(self.r, self.r.embed(self.tokens[:, :, None]), self.position))
+        return self.r.logits(self.r.forward_at(self.r.embed(self.tokens[:, :, None]), self.position))
 
     def _load(self, tokens, position: int) -> None:
         self.tokens.copy_(tokens)

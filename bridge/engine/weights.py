@@ -18,7 +18,7 @@ class DecoderWeights:
     hidden)`` per codebook. Per layer, ``layers[i]`` maps: ``ln1`` (self-attention norm),
     ``q``/``k``/``v``/``o`` ``(hidden, hidden)``; with cross-attention (MusicGen, not Melody)
     ``ln2``, ``cq``/``ck``/``cv``/``co``; ``ln3`` (feed-forward norm), ``fc1`` ``(ffn, hidden)``,
-    ``fc2`` ``(hidden, ffn)``, ``act`` (the activation module) and ``act_fn`` (what it calls).
+    ``fc2`` ``(hidden, ffn)`` and ``act_fn`` (the activation).
     """
 
     def __init__(self, model):
@@ -44,7 +44,6 @@ class DecoderWeights:
                 "ln1": layer.self_attn_layer_norm,
                 "q": sa.q_proj.weight, "k": sa.k_proj.weight, "v": sa.v_proj.weight, "o": sa.out_proj.weight,
                 "ln3": layer.final_layer_norm, "fc1": layer.fc1.weight, "fc2": layer.fc2.weight,
-                "act": layer.activation_fn,
             }
             entry["act_fn"] = _act_function(layer.activation_fn)
             if any(m.bias is not None for m in (sa.q_proj, sa.k_proj, sa.v_proj, sa.out_proj, layer.fc1, layer.fc2)):

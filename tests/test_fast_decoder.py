@@ -331,7 +331,7 @@ def _forced_logits(lm: LoadedModel, inputs: dict, steps: int, c_step: bool) -> t
 
     with torch.inference_mode():
         runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, steps, guided=True)
-        weights, rows = runner.w, runner.rows
+        weights, rows = runner.weights, runner.rows
         step = cpu_step_for(runner) if c_step else runner.step
         assert not c_step or isinstance(step, CpuStep)
         out = [runner.prefill(torch.cat([ids, ids]))]

@@ -18,14 +18,14 @@ def build_engine(model: str | None = None, *, device: str = "auto", dtype: str =
     ``decoder="auto"`` picks the project's fast decoder (``DECODERS`` in :mod:`.decoders` lists
     the decoders by name).
     """
-    loaded = load_model(model or default_model_spec(), device=device, dtype=dtype)
+    lm = load_model(model or default_model_spec(), device=device, dtype=dtype)
     if decoder == "auto":
         decoder = "fast"
-    engine = Engine(loaded, decoder=decoder)
+    engine = Engine(lm, decoder=decoder)
     if decoder == "fast":
         from .fast_decoder import prepare
 
-        prepare(loaded)  # the C kernels' first build happens here, not in the first request
+        prepare(lm)  # the C kernels' first build happens here, not in the first request
     return engine
 
 

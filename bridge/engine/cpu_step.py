@@ -36,7 +36,7 @@ def _unsupported(runner) -> str | None:
     import torch
     import torch.nn.functional as F
 
-    w = runner.w
+    w = runner.weights
     if w.device.type != "cpu" or w.dtype != torch.bfloat16:
         return "not bf16 on the CPU"
     if runner.rows > cpu_kernels.MAX_ROWS:
@@ -65,7 +65,7 @@ class CpuStep:
 
         self.runner = runner
         self.lib = lib
-        w = runner.w
+        w = runner.weights
         cache = runner.cache
         if lib.decoder_step_layout(0) != _DIMS or lib.decoder_step_layout(1) != _PER_LAYER:
             raise RuntimeError("decoder_step_bf16 layout does not match cpu_step.py")

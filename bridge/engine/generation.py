@@ -45,7 +45,7 @@ class Sampling:
     top_k: int = 250
     top_p: float = 0.0
     temperature: float = 1.0
-    cfg: float = 3.0
+    cfg: float = 3.0  # classifier-free guidance scale (the protocol's name); <= 1: none
     greedy: bool = False  # argmax decoding (tests and decoder comparisons)
 
 
@@ -71,10 +71,10 @@ class GenerationOutput:
 class Engine:
     """Keeps one loaded model and generates with it. Not thread-safe: one job at a time."""
 
-    def __init__(self, loaded: LoadedModel, decoder: str = "transformers"):
+    def __init__(self, lm: LoadedModel, decoder: str = "transformers"):
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")
-        self.loaded = loaded
+        self.loaded = lm  # named "loaded" for the callers (render, cli, daemon)
         self.decoder = decoder
         self._decode = DECODERS[decoder]
 

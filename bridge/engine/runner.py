@@ -24,7 +24,7 @@ class DecoderRunner:
     """Runs the MusicGen decoder one step at a time over a static KV cache."""
 
     def __init__(self, weights: DecoderWeights, cond: EncodedConditioning, rows: int, max_tokens: int):
-        self.w = weights
+        self.weights = weights
         self.cond = cond
         self.rows = rows
         self.prefix_len = cond.prefix_len
@@ -45,17 +45,17 @@ class DecoderRunner:
 
     def _split(self, x):
         """(rows, n, hidden) -> (rows, heads, n, head_dim)."""
-        return x.view(x.shape[0], x.shape[1], self.w.heads, self.w.head_dim).transpose(1, 2)
+        return x.view(x.shape[0], x.shape[1], self.weights.heads, self.weights.head_dim).transpose(1, 2)
 
     def _merge(self, x):
         """(rows, heads, n, head_dim) -> (rows, n, hidden)."""
-        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], self.w.hidden)
+        return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], self.weights.hidden)
 
     def embed(self, tokens):
         """Sum of the codebooks' embeddings: tokens ``(rows, codebooks, n)`` -> ``(rows, n, hidden)``."""
         import torch.nn.functional as F
 
-        return sum(F.embedding(tokens[:, k], self.w.embed_tokens[k]) for k in range(tokens.shape[1]))
+        return sum(F.embedding(tokens[:, k], self.weights.embed_tokens[k]) for k in range(tokens.shape[1]))
 
     def forward(self, embeds, start: int):
         """Run ``embeds (rows, n, hidden)`` at cache positions ``start..start+n-1``; returns the
@@ -66,13 +66,13 @@ class DecoderRunner:
         n = embeds.shape[1]
         if n > 1 and start != 0:
             raise ValueError("multi-position forward only from an empty cache")
-        scale = self.w.scaling
+        scale = self.weights.scaling
 
         def self_attention(i, q, k, v):
             keys, values = self.cache.write(i, start, k, v)
             return F.scaled_dot_product_attention(q, keys, values, dropout_p=0.0, scale=scale, is_causal=n > 1)
 
-        h = self._layers(embeds + self.w.positions[start:start + n], self_attention)
+        h = self._layers(embeds + self.weights.positions[start:start + n], self_attention)
         self.cache.length = start + n
         return h
 
@@ -84,7 +84,7 @@ class DecoderRunner:
         import torch.nn.functional as F
 
         cache = self.cache
-        scale = self.w.scaling
+        scale = self.weights.scaling
         visible = (torch.arange(cache.max_positions, device=position.device) <= position)[None, None, None, :]
 
         def self_attention(i, q, k, v):
@@ -93,7 +93,7 @@ class DecoderRunner:
             return F.scaled_dot_product_attention(q, cache.keys[i], cache.values[i], attn_mask=visible,
                                                   dropout_p=0.0, scale=scale)
 
-        return self._layers(embeds + self.w.positions.index_select(0, position), self_attention)
+        return self._layers(embeds + self.weights.positions.index_select(0, position), self_attention)
 
     def _layers(self, h, self_attention):
         """Every decoder layer over ``h (rows, n, hidden)`` (embeddings plus positions), then the
@@ -102,7 +102,7 @@ class DecoderRunner:
         one part in which the eager and the fixed-shape forward differ."""
         import torch.nn.functional as F
 
-        w = self.w
+        w = self.weights
         lin = self.linear
         for i, layer in enumerate(w.layers):
             x = _layer_norm(h, layer["ln1"])
@@ -122,7 +122,7 @@ class DecoderRunner:
         """Logits of the last position: ``(rows, n, hidden)`` -> fp32 ``(rows * codebooks, vocab)``."""
         import torch
 
-        out = torch.stack(self.linear_many(hidden, self.w.heads_w), dim=1)  # (rows, K, n, V)
+        out = torch.stack(self.linear_many(hidden, self.weights.heads_w), dim=1)  # (rows, K, n, V)
         return out[:, :, -1].reshape(-1, out.shape[-1]).float()
 
     def prefill(self, tokens):

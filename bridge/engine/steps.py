@@ -33,7 +33,7 @@ CUDA_GRAPHS_ENV = "MUSICGEN_BRIDGE_CUDA_GRAPHS"
 
 def step_for(runner: DecoderRunner):
     """The per-step callable for ``runner``: the first of the steps above that applies."""
-    if runner.w.device.type == "cuda" and os.environ.get(CUDA_GRAPHS_ENV, "1") != "0":
+    if runner.weights.device.type == "cuda" and os.environ.get(CUDA_GRAPHS_ENV, "1") != "0":
         return CudaGraphStep(runner)
     return cpu_step_for(runner) or runner.step
 
@@ -47,17 +47,18 @@ class StaticStep:
     def __init__(self, runner: DecoderRunner):
         import torch
 
-        self.r = runner
-        dev = runner.w.device
-        self.tokens = torch.zeros((runner.rows, runner.w.num_codebooks), dtype=torch.long, device=dev)
+        self.runner = runner
+        dev = runner.weights.device
+        self.tokens = torch.zeros((runner.rows, runner.weights.num_codebooks), dtype=torch.long, device=dev)
         self.position = torch.zeros((1,), dtype=torch.long, device=dev)
 
     def _run(self):
-        return self.r.logits(self.r.forward_at(self.r.embed(self.tokens[:, :, None]), self.position))
+        runner = self.runner
+        return runner.logits(runner.forward_at(runner.embed(self.tokens[:, :, None]), self.position))
 
     def _load(self, tokens, position: int) -> None:
         self.tokens.copy_(tokens)
-        self.position.fill_(self.r.prefix_len + position)
+        self.position.fill_(self.runner.prefix_len + position)
 
     def __call__(self, tokens, position: int):
         self._load(tokens, position)

@@ -203,12 +203,12 @@ def main(argv=None) -> int:
     import torch
 
     from bridge.engine import previews
-    from bridge.engine.fast_decoder import fast_decode
-    from bridge.engine.weights import weights_of
     from bridge.engine.decoders import transformers_decode
+    from bridge.engine.fast_decoder import fast_decode
     from bridge.engine.generation import Sampling
     from bridge.engine.loading import quiet_transformers
     from bridge.engine.specs import pick_device, pick_dtype
+    from bridge.engine.weights import weights_of
 
     quiet_transformers()
     if args.threads:

@@ -13,8 +13,8 @@ import torch
 from bridge.engine import DECODERS, Cancelled, Conditioning, Engine, Sampling, build_engine
 from bridge.engine import fast_decoder
 from bridge.engine.conditioning import encode_conditioning
-from bridge.engine.fast_decoder import fast_decode
 from bridge.engine.decoders import transformers_decode
+from bridge.engine.fast_decoder import fast_decode
 from bridge.engine.loading import LoadedModel, load_model
 from bridge.engine.runner import DecoderRunner
 from bridge.engine.steps import CudaGraphStep, StaticStep

@@ -4,6 +4,12 @@ Rows are the batch rows the decoder runs: the conditional rows, then, with class
 guidance, as many guidance rows. Tokens ``(rows, codebooks, n)``; hidden states ``(rows, n,
 hidden)``; keys/values ``(rows, heads, positions, head_dim)`` (:mod:`.kv_cache`); logits fp32
 ``(rows * codebooks, codes)``.
+
+One forward pass serves both ways of running a position: :meth:`DecoderRunner.forward` (the
+prefill and the eager step: attention over the filled part of the cache) and
+:meth:`DecoderRunner.forward_at` (fixed shapes, what the CUDA graph captures) run the same
+layers (:meth:`DecoderRunner._layers`) and differ only in how self-attention stores and reads
+keys and values.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every step has one contract: ``step(tokens (rows, codebooks), position) -> fp32 logits (rows *
 codebooks, codes)``, ``position`` counting decoder tokens (a melody prefix not included). Four
-steps fulfil it; the first that applies runs:
+steps fulfil it; of the first three, the first that applies runs:
 
 1. **CUDA graph** (:class:`CudaGraphStep`), on CUDA unless ``MUSICGEN_BRIDGE_CUDA_GRAPHS=0``:
    the fixed-shape step captured once and replayed (eager again should the capture fail).
@@ -13,8 +13,10 @@ steps fulfil it; the first that applies runs:
    with graphs off, the C step or the kernels turned off): torch operations, with bf16 products
    through the kernels where they apply.
 
-:class:`StaticStep` (the fixed-shape step run eagerly) is what the CUDA graph captures; it
-runs on its own only in tests, which check it on the CPU against transformers.
+The fourth, :class:`StaticStep` (the fixed-shape step run eagerly), is what the CUDA graph
+captures; it runs on its own only in tests, which check it on the CPU against transformers.
+The CUDA graph, the fixed-shape and the eager step run the same layer code
+(:meth:`.runner.DecoderRunner._layers`); the C step is its one other implementation.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_make_test_model(args) -> int:
-    from .engine.test_model import make_test_model
+    from .engine.tiny_model import make_test_model
 
     try:
         path = make_test_model(args.dir, melody=args.melody, stereo=args.stereo)

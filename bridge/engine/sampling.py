@@ -10,16 +10,16 @@ the same draws run after run, and greedy decoding picks exactly the codes transf
 from __future__ import annotations
 
 
-def guided_logits(logits, cfg: float, rows: int):
+def guided_logits(logits, guidance_scale: float, rows: int):
     """Apply classifier-free guidance to fp32 logits ``(2*rows, ...)`` (conditional rows first).
 
-    ``uncond + (cond - uncond) * cfg`` as transformers computes it; without CFG rows
-    (``cfg <= 1``) the logits are returned as they are.
+    ``uncond + (cond - uncond) * guidance_scale`` as transformers computes it; without guidance
+    rows (``guidance_scale <= 1``) the logits are returned as they are.
     """
-    if cfg is None or cfg <= 1:
+    if guidance_scale is None or guidance_scale <= 1:
         return logits
     cond, uncond = logits[:rows], logits[rows:]
-    return uncond + (cond - uncond) * cfg
+    return uncond + (cond - uncond) * guidance_scale
 
 
 def choose_tokens(scores, sampling):

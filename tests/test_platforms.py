@@ -202,3 +202,59 @@ def test_midi_out_connect_flag_reaches_the_midi_config(tmp_path):
                                       "--midi-out-connect", "Pad Lights"])
     midi = midi_config(build_serve_config({}), args)
     assert (midi.connect, midi.out_connect, midi.out_name) == ("Pads", "Pad Lights", None)
+
+
+# --- Apple MPS and CUDA decisions, with stand-ins (no Mac or GPU here) -----------------------------
+
+def test_a_draw_never_returns_a_code_of_probability_zero(monkeypatch):
+    """Stand-in for torch 2.13's multinomial on MPS (pytorch#192577): it returns an index whose
+    probability is zero; the guard replaces it by the row's one possible code."""
+    import torch
+
+    from bridge.engine import sampling
+    from bridge.engine.generation import Sampling
+
+    scores = torch.full((3, 2048), -float("inf"))
+    for row, code in enumerate((5, 700, 2047)):
+        scores[row, code] = 0.0  # after top-k masking only one code is possible in each row
+    monkeypatch.setattr(torch, "multinomial", lambda probs, num_samples: torch.zeros((probs.shape[0], 1),
+                                                                                      dtype=torch.long))
+    tokens = sampling.choose_tokens(scores, Sampling(top_k=1))
+    assert tokens.tolist() == [5, 700, 2047]
+    assert "mps" in sampling.DRAW_ON_CPU and "cuda" not in sampling.DRAW_ON_CPU
+
+
+def test_half_precision_and_codec_on_the_cpu_for_mps(tiny_model):
+    import dataclasses
+
+    import torch
+
+    from bridge.engine import place_codec
+    from bridge.engine.codec import codec_on_cpu
+    from bridge.engine.loading import load_model
+    from bridge.engine.specs import pick_dtype
+
+    assert pick_dtype("mps") == torch.float16 and pick_dtype("cuda") == torch.float16
+    assert pick_dtype("mps", "fp32") == torch.float32
+    assert codec_on_cpu("mps") and not codec_on_cpu("cuda") and not codec_on_cpu("cpu")
+    lm = load_model(str(tiny_model), device="cpu", dtype="bf16")
+    as_if_mps = dataclasses.replace(lm, device="mps")  # the same record, as the MPS path sees it
+    place_codec(as_if_mps, "transformers")
+    assert next(lm.model.audio_encoder.parameters()).dtype == torch.bfloat16  # transformers decodes in place
+    place_codec(as_if_mps, "fast")
+    param = next(lm.model.audio_encoder.parameters())
+    assert param.device.type == "cpu" and param.dtype == torch.float32
+    assert next(lm.model.decoder.parameters()).dtype == torch.bfloat16  # the decoder is left alone
+
+
+@pytest.mark.parametrize("message,needle", [
+    ("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total capacity)", "not enough memory"),
+    ("CUDA error: no kernel image is available for execution on the device", "not supported by the installed torch"),
+    ("The NVIDIA driver on your system is too old (found version 11040)", "NVIDIA driver"),
+    ("", "cannot put model"),
+])
+def test_gpu_load_failures_are_one_line(message, needle):
+    from bridge.engine.loading import device_error_line
+
+    line = device_error_line(RuntimeError(message), "small", "cuda")
+    assert needle in line and "\n" not in line and "--device cpu" in line

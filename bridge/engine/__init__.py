@@ -5,10 +5,30 @@ It knows nothing of OSC, MIDI, files or DAWs: conditioning in, audio arrays out.
 
 from __future__ import annotations
 
+import logging
+
 from .decoders import DECODERS
 from .generation import Cancelled, Conditioning, Engine, GenerationOutput, Sampling
 from .loading import LoadedModel, ModelLoadError, load_model
 from .specs import SHORT_NAMES, default_model_spec
+
+log = logging.getLogger("bridge.engine")
+
+
+def place_codec(lm: LoadedModel, decoder: str) -> None:
+    """EnCodec to the CPU in fp32 where the device cannot be trusted with it (:mod:`.codec`).
+    transformers' ``generate`` decodes on the model's own device, so with that decoder it stays."""
+    from .codec import codec_on_cpu
+
+    if not codec_on_cpu(lm.device):
+        return
+    if decoder == "transformers":
+        log.warning("EnCodec stays on %s with --decoder transformers (its generate decodes there); "
+                    "the fast decoder runs it on the CPU, where its audio is right", lm.device)
+        return
+    import torch
+
+    lm.model.audio_encoder.to("cpu", torch.float32)
 
 
 def build_engine(model: str | None = None, *, device: str = "auto", dtype: str = "auto",
@@ -22,6 +42,7 @@ def build_engine(model: str | None = None, *, device: str = "auto", dtype: str =
     if decoder == "auto":
         decoder = "fast"
     engine = Engine(lm, decoder=decoder)
+    place_codec(lm, decoder)
     if decoder == "fast":
         from .fast_decoder import prepare
 

@@ -128,8 +128,8 @@ class CpuStep:
 
 def cpu_step_for(runner) -> CpuStep | None:
     """The C step for ``runner``, or None where it does not apply (the eager step runs)."""
-    if os.environ.get(ENV, "1") == "0":
-        return None
+    if os.environ.get(ENV, "1") == "0" or runner.weights.device.type != "cpu":
+        return None  # (a CUDA or MPS model never builds the CPU kernels)
     lib = cpu_kernels.kernel()
     if lib is None:
         return None

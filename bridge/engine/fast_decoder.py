@@ -40,13 +40,14 @@ from .weights import linear_for, weights_of
 
 
 def fast_decode(lm: LoadedModel, inputs: dict, max_new_tokens: int, sampling, on_step: Callable[[int], None],
-                preview: PreviewChunk | None = None):
+                preview: PreviewChunk | None = None, keep_going: Callable[[], None] | None = None):
     """The fast decoder: same contract as ``transformers_decode``; returns audio
     ``(batch, channels, samples)`` including an audio prompt's audio first.
 
     ``preview`` (optional) receives, in order, numpy chunks ``(batch, channels, samples)`` of the
     newly generated audio (the prompt excluded) roughly every
-    :data:`~.previews.PREVIEW_EVERY_FRAMES` frames.
+    :data:`~.previews.PREVIEW_EVERY_FRAMES` frames. ``keep_going`` (optional) is called every
+    :data:`~.codec.POLL_S` while EnCodec decodes at the end; what it raises stops the decoder.
     """
     import torch
 
@@ -79,10 +80,15 @@ def fast_decode(lm: LoadedModel, inputs: dict, max_new_tokens: int, sampling, on
                 previewer.after(seq, position)
             if step < steps:
                 logits = step_fn(rows_of(seq[:, :, position]), position)
-        return codes_to_audio(lm, all_frames(seq, pad_id))
+        if keep_going is None:
+            return codes_to_audio(lm, all_frames(seq, pad_id))
+        # EnCodec takes seconds on a CPU: meanwhile keep_going may raise, so a cancel or a shutdown
+        # is answered at once
+        return codes_to_audio(lm, all_frames(seq, pad_id), keep_going=keep_going)
 
 
 fast_decode.supports_preview = True
+fast_decode.supports_keep_going = True
 
 
 def start_decoding(lm: LoadedModel, inputs: dict, max_new_tokens: int, guided: bool):

@@ -156,6 +156,8 @@ class Engine:
                     preview(np.ascontiguousarray(so_far, dtype=np.float32))
 
                 extra["preview"] = on_chunk
+            if getattr(self._decode, "supports_keep_going", False):
+                extra["keep_going"] = lambda _on_step=on_step, _steps=max_new: _on_step(_steps)
             with torch.inference_mode():
                 out = self._decode(lm, inputs, max_new, sampling, on_step, **extra)
             audio = out.float().cpu().numpy()

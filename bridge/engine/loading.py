@@ -154,7 +154,14 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedMo
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     except Exception as exc:
         raise ModelLoadError(_fetch_failed(spec, source, exc, hint)) from None
-    model.to(device)
+    try:
+        model.to(device)
+    except Exception as exc:  # out of memory, a GPU this torch has no kernels for, a driver error
+        del model
+        from .memory import release
+
+        release(device)
+        raise ModelLoadError(device_error_line(exc, spec, device)) from None
     model.eval()
     dec = model.config.decoder
     audio_cfg = model.config.audio_encoder
@@ -166,6 +173,22 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedMo
     )
     log.info("model %s loaded from %s on %s (%s)", spec, source, device, str(torch_dtype).replace("torch.", ""))
     return loaded
+
+
+def device_error_line(exc: BaseException, spec: str, device: str) -> str:
+    """One line for a failure to put the model on ``device``, saying what to do."""
+    text = " ".join(str(exc).split())
+    low = text.lower()
+    if "out of memory" in low or type(exc).__name__ == "OutOfMemoryError":
+        return (f"not enough memory on {device} to load {spec!r}: use a smaller model, --dtype fp16 "
+                f"(or bf16), close what else uses the GPU, or --device cpu")
+    if "no kernel image" in low or "not compatible with the current pytorch" in low or "sm_" in low:
+        return (f"this GPU is not supported by the installed torch build ({text[:120]}): install the CUDA "
+                "build that supports it (docs/install.md, GPU), or use --device cpu")
+    if "driver" in low:
+        return (f"the NVIDIA driver cannot run this torch build ({text[:120]}): update the driver or install "
+                "the torch build for your driver (docs/install.md, GPU), or use --device cpu")
+    return f"cannot put model {spec!r} on {device}: {text[:200] or type(exc).__name__}; try --device cpu"
 
 
 def _hub_reachable(timeout_s: float = 3.0) -> bool:

@@ -102,7 +102,7 @@ class CudaGraphStep(StaticStep):
                     self.out = self._run()
             except Exception as exc:  # an operation that cannot be captured: run eagerly
                 log.warning("fast decoder: CUDA graph capture failed (%s); steps run eagerly "
-                            "(MUSICGEN_BRIDGE_CUDA_GRAPHS=0 skips the attempt)", str(exc).splitlines()[0][:200])
+                            "(MUSICGEN_BRIDGE_CUDA_GRAPHS=0 skips the attempt)", (str(exc).splitlines() or [type(exc).__name__])[0][:200])
                 self.eager = True
                 self.out = None
                 return self._run()

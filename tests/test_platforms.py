@@ -258,3 +258,18 @@ def test_gpu_load_failures_are_one_line(message, needle):
 
     line = device_error_line(RuntimeError(message), "small", "cuda")
     assert needle in line and "\n" not in line and "--device cpu" in line
+
+
+def test_gpu_check_without_a_gpu_says_so_in_one_line():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is here: bench/gpu_check.py would run for minutes")
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "bench" / "gpu_check.py"), "--device", "cuda"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.count("\n") == 1 and "nothing to check" in r.stdout, r.stdout + r.stderr

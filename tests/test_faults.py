@@ -21,7 +21,7 @@ from bridge import fsops
 from bridge.clips import write_clip
 from bridge.config import trust_defaults
 from bridge.osc import build_message
-from daemon_helpers import DaemonProc, OscClient, free_udp_port
+from daemon_helpers import DaemonProc, OscClient, start_inproc_daemon
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +83,8 @@ def test_cancel_after_done_is_answered(client):
 @pytest.fixture
 def inproc(engine, tmp_path):
     """A daemon in this process (its worker's moments can be hit exactly) and a client."""
-    from bridge.config import build_serve_config
-    from bridge.daemon import Daemon
-
-    cfg = build_serve_config({"state_dir": tmp_path / "state", "output_dir": tmp_path / "out",
-                              "osc_port": free_udp_port()})
-    d = Daemon(cfg, engine)
-    d.start()
-    c = OscClient(cfg.osc_port)
+    d = start_inproc_daemon(engine, tmp_path)
+    c = OscClient(d.cfg.osc_port)
     yield d, c
     c.close()
     d.stop()
@@ -315,19 +309,9 @@ def fast_engine(tiny_model):
     return build_engine(str(tiny_model), device="cpu", decoder="fast")
 
 
-def _inproc_daemon(engine, tmp_path):
-    from bridge.config import build_serve_config
-    from bridge.daemon import Daemon
-
-    cfg = build_serve_config({"state_dir": tmp_path / "state", "output_dir": tmp_path / "out",
-                              "osc_port": free_udp_port()})
-    d = Daemon(cfg, engine)
-    d.start()
-    return d, OscClient(cfg.osc_port)
-
-
 def test_cancel_during_the_codec_is_answered_at_once(fast_engine, slow_codec, tmp_path):
-    d, c = _inproc_daemon(fast_engine, tmp_path)
+    d = start_inproc_daemon(fast_engine, tmp_path)
+    c = OscClient(d.cfg.osc_port)
     try:
         c.send("/musicgen/generate", "dec", "x", "duration", 0.3)
         c.wait_for("/musicgen/progress", "dec", timeout=60, pred=lambda a: a[1] >= 0.99)  # the last step
@@ -343,7 +327,8 @@ def test_cancel_during_the_codec_is_answered_at_once(fast_engine, slow_codec, tm
 
 
 def test_stop_during_the_codec_is_prompt_and_keeps_the_job(fast_engine, slow_codec, tmp_path):
-    d, c = _inproc_daemon(fast_engine, tmp_path)
+    d = start_inproc_daemon(fast_engine, tmp_path)
+    c = OscClient(d.cfg.osc_port)
     try:
         c.send("/musicgen/generate", "term", "x", "duration", 0.3)
         c.wait_for("/musicgen/progress", "term", timeout=60, pred=lambda a: a[1] >= 0.99)

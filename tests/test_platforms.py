@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from bridge.osc import bind_addresses, build_message, parse_packet
-from daemon_helpers import free_udp_port
+from daemon_helpers import start_inproc_daemon
 
 
 def _has_ipv6_loopback() -> bool:
@@ -30,14 +30,8 @@ def test_loopback_hosts_listen_on_both_families():
 
 @pytest.fixture
 def daemon_default_host(engine, tmp_path):
-    from bridge.config import build_serve_config
-    from bridge.daemon import Daemon
-
-    cfg = build_serve_config({"state_dir": tmp_path / "state", "output_dir": tmp_path / "out",
-                              "osc_port": free_udp_port()})
-    assert cfg.host == "127.0.0.1"  # the default
-    d = Daemon(cfg, engine)
-    d.start()
+    d = start_inproc_daemon(engine, tmp_path)
+    assert d.cfg.host == "127.0.0.1"  # the default
     yield d
     d.stop()
 

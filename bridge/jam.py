@@ -1,0 +1,409 @@
+"""Jam: a request that keeps going, one tempo-exact segment after another (docs/protocol.md, "Jam").
+
+A jam is a chain of ordinary jobs. Segment 0 is a text generation (or a continuation of a seed
+clip); segment k+1 is a continuation whose audio prompt is the last (up to 10 s) of segment k's
+file, so every segment is journaled, written, sidecar'd and answered with ``done`` like any clip.
+This module holds the jam's state, the pure planning (segment bounds in samples at the tempo, the
+continuation window, lead, speed) and the audio shaping of a segment (its join to the previous
+one); :class:`JamManager` reacts to each segment's end. The daemon wiring is a few lines.
+
+Timeline: segment k covers samples ``[round(k*L*sr), round((k+1)*L*sr))`` of the jam, with ``L``
+the segment length in seconds (``bars * beats_per_bar * 60 / bpm``), so lengths may differ by one
+sample but the joins never drift from the tempo.
+
+Joins: the engine returns a continuation's new audio starting exactly at the prompt's end, but
+decoded from the codec's codes of the prompt, not from the prompt itself, so the first new sample
+does not follow the previous file's last one. Each segment is therefore generated ``TAIL_S``
+longer; the first ``JOIN_FADE_S`` of that tail (what the model made right after the segment's
+end, in the same decode) is kept in the segment's sidecar, and the next segment's head is an
+equal-power crossfade from that tail into its own audio. The join is as smooth as any two samples
+inside one clip. Written by hand: no library knows MusicGen continuations' seams.
+
+Loudness: segment 0 is normalized as the request says; continuations keep the level the music
+already has (the prompt is the previous, normalized segment), only clipped to [-1, 1], so no gain
+step lands on a join.
+
+Not durable on purpose: a jam lives in the daemon's memory. After ``kill -9`` the journal re-runs
+the segment that was running (same seed and file names, delivered once) and the jam then ends
+with ``/musicgen/jam_ended <id> restarted``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import BAD_REQUEST, DUPLICATE_ID, NOT_FOUND, RequestError
+
+log = logging.getLogger("bridge.jam")
+
+#: At most this much of the previous segment's end is the next segment's audio prompt.
+CONTEXT_S = 10.0
+#: Audio generated past each segment's end (for the next join's crossfade).
+TAIL_S = 0.05
+#: Length of the crossfade at each join.
+JOIN_FADE_S = 0.02
+#: A segment id is ``<jam id>.s<index>``; jam ids leave room for the suffix in a 64-character id.
+MAX_JAM_ID_CHARS = 56
+MAX_SEGMENTS = 100000
+#: Request keys a jam refuses (one clip per segment, whole segments, sample-exact files).
+REFUSED_KEYS = {"variations": "a jam makes one clip per segment",
+                "loop": "jam segments follow each other; they are not loops",
+                "keep_prompt": "a jam segment holds only its own audio",
+                "stems": "a jam does not split stems",
+                "duration": "a jam's segment length is bars at bpm",
+                "preview": "jam segments send no previews"}
+LOSSLESS = ("wav", "wav16", "wav24", "wavf", "flac")
+#: Keys only a jam takes (bridge/protocol_keys.json, "jam_keys").
+JAM_KEYS = ("segments",)
+
+Address = tuple[str, int]
+
+
+# --- planning: pure functions ---------------------------------------------------------------
+
+def segment_length_s(bpm: float, beats_per_bar: float, bars: float) -> float:
+    return bars * beats_per_bar * 60.0 / bpm
+
+
+def segment_bounds(k: int, length_s: float, sr: int) -> tuple[int, int]:
+    """Segment ``k``'s first sample and end (exclusive) on the jam's timeline."""
+    return int(round(k * length_s * sr)), int(round((k + 1) * length_s * sr))
+
+
+def segment_samples(k: int, length_s: float, sr: int) -> int:
+    start, end = segment_bounds(k, length_s, sr)
+    return end - start
+
+
+def continuation_window(prev_samples: int, sr: int, context_s: float = CONTEXT_S) -> tuple[float, int]:
+    """Where the prompt starts in the previous segment (seconds, and samples it holds): its last
+    ``context_s`` (all of it when shorter). The prompt always ends at the previous file's end."""
+    used = min(prev_samples, int(round(context_s * sr)))
+    return (prev_samples - used) / sr, used
+
+
+def lead_bars(made_s: float, played_s: float, bar_s: float) -> float:
+    """How far generation is ahead of playback, in bars (negative: playback ran out)."""
+    return (made_s - played_s) / bar_s
+
+
+def speed(audio_s: float, wall_s: float) -> float:
+    """Seconds of music made per second of wall time (1 = exactly real time)."""
+    return audio_s / wall_s if wall_s > 0 else math.inf
+
+
+# --- the audio of a segment ------------------------------------------------------------------
+
+def _fades(n: int) -> tuple[np.ndarray, np.ndarray]:
+    t = (np.arange(n, dtype=np.float64) + 0.5) / n
+    return np.cos(0.5 * np.pi * t).astype(np.float32), np.sin(0.5 * np.pi * t).astype(np.float32)
+
+
+def encode_tail(tail: np.ndarray) -> dict:
+    data = np.ascontiguousarray(tail, dtype="<f4")
+    return {"channels": int(data.shape[0]), "samples": int(data.shape[1]),
+            "f32le_b64": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def decode_tail(meta: dict) -> np.ndarray:
+    raw = base64.b64decode(meta["f32le_b64"])
+    return np.frombuffer(raw, dtype="<f4").reshape(int(meta["channels"]), int(meta["samples"])).astype(np.float32)
+
+
+def read_tail(clip_path: str | Path) -> np.ndarray | None:
+    """The join tail kept in a jam segment's sidecar (``<clip>.json``), or None."""
+    side = Path(clip_path).with_name(Path(clip_path).name + ".json")
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8")).get("jam", {}).get("tail")
+        return decode_tail(meta) if meta else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def shape_segment(audio: np.ndarray, sr: int, length_samples: int, *, prev_tail: np.ndarray | None,
+                  normalize_fn: Callable[[np.ndarray], np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    """One generated segment (with ``TAIL_S`` extra) -> (its clip audio, its join tail).
+
+    ``prev_tail``: the previous segment's tail; the head is crossfaded from it. ``normalize_fn``:
+    the first segment's normalization (its gain is measured and applied to the tail too); None
+    keeps the level and clips to [-1, 1].
+    """
+    fade_n = int(round(JOIN_FADE_S * sr))
+    if audio.shape[1] < length_samples + fade_n:
+        audio = np.pad(audio, ((0, 0), (0, length_samples + fade_n - audio.shape[1])))
+    body = audio[:, :length_samples].astype(np.float32, copy=True)
+    tail = audio[:, length_samples:length_samples + fade_n].astype(np.float32, copy=True)
+    if prev_tail is not None and prev_tail.shape[0] == body.shape[0]:
+        n = min(prev_tail.shape[1], length_samples)
+        fade_out, fade_in = _fades(n)
+        body[:, :n] = prev_tail[:, :n] * fade_out + body[:, :n] * fade_in
+    if normalize_fn is not None:
+        normed = normalize_fn(body)
+        denom = float(np.sum(body.astype(np.float64) ** 2))
+        gain = float(np.sum(normed.astype(np.float64) * body) / denom) if denom > 0 else 1.0
+        body, tail = normed.astype(np.float32), tail * gain
+    body = np.clip(body, -1.0, 1.0)
+    return body, np.clip(tail, -1.0, 1.0)
+
+
+# --- a jam and what happens on each segment's end -------------------------------------------
+
+@dataclass
+class Jam:
+    id: str
+    params: dict               # the request keys every segment starts from (no prompt, no jam keys)
+    prompt: str
+    bpm: float
+    beats_per_bar: float
+    bars: float
+    segments: int              # 0: until stopped
+    reply: Address | None
+    source: str
+    seed_clip: str | None = None
+    next_index: int = 0        # the index of the next segment to submit
+    running_id: str | None = None
+    running_index: int = -1
+    last_path: str | None = None
+    last_samples: int = 0
+    made_s: float = 0.0        # music delivered so far
+    play_start: float | None = None  # monotonic time playback began (first done, or `launched`)
+    stopping: str | None = None      # None, "now" or "finish"
+    done_count: int = 0              # segments delivered
+    prompts: dict = field(default_factory=dict)  # index -> prompt it was made with
+
+    @property
+    def length_s(self) -> float:
+        return segment_length_s(self.bpm, self.beats_per_bar, self.bars)
+
+    @property
+    def bar_s(self) -> float:
+        return self.beats_per_bar * 60.0 / self.bpm
+
+    def lead(self, now: float) -> float:
+        played = 0.0 if self.play_start is None else max(0.0, now - self.play_start)
+        return lead_bars(self.made_s, played, self.bar_s)
+
+
+def parse_start(params: dict, jam_id: str) -> tuple[dict, int]:
+    """Split a ``start``'s keys into segment keys and the jam's own; refuses what a jam cannot do."""
+    if len(jam_id) > MAX_JAM_ID_CHARS:
+        raise RequestError(BAD_REQUEST, f"a jam id has at most {MAX_JAM_ID_CHARS} characters")
+    params = dict(params)
+    for key, why in REFUSED_KEYS.items():
+        if key in params:
+            raise RequestError(BAD_REQUEST, f"{key} is not a jam key: {why}")
+    segments = params.pop("segments", 0)
+    if isinstance(segments, float) and segments.is_integer():
+        segments = int(segments)
+    if not isinstance(segments, int) or isinstance(segments, bool) or not 0 <= segments <= MAX_SEGMENTS:
+        raise RequestError(BAD_REQUEST, f"segments must be a whole number 0-{MAX_SEGMENTS} (0: until stopped)")
+    fmt = params.get("format", "wav")
+    if fmt not in LOSSLESS:
+        raise RequestError(BAD_REQUEST, f"a jam writes lossless files ({', '.join(LOSSLESS)}) so joins stay "
+                                        f"sample-exact; got format {fmt!r}")
+    return params, segments
+
+
+class JamManager:
+    """The jams of one daemon. ``submit(params, action=, req_id=, source=, reply=, extra=)`` and
+    ``cancel(job_id)`` are the daemon's; ``send(target, address, args)`` sends one OSC reply;
+    ``sr()`` is the engine's sample rate; ``clock()`` is monotonic time (tests pass their own)."""
+
+    def __init__(self, *, submit, cancel, send, sr: Callable[[], int], presets: dict | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.submit = submit
+        self.cancel = cancel
+        self.send = send
+        self.sr = sr
+        self.presets = presets or {}
+        self.clock = clock
+        self.jams: dict[str, Jam] = {}
+        self.lock = threading.RLock()
+
+    # --- commands (from /musicgen/jam) --------------------------------------------------------
+
+    def start(self, jam_id: str, params: dict, *, reply: Address | None, source: str = "osc") -> Jam:
+        from .request import merge_presets
+
+        params, segments = parse_start(params, jam_id)
+        merged = merge_presets(params, self.presets)  # bpm/bars may come from a preset
+        for key in ("bpm", "bars"):
+            if key not in merged:
+                raise RequestError(BAD_REQUEST, f"a jam needs {key} (segments are whole bars at the tempo)")
+        prompt = params.pop("prompt", None)
+        seed_clip = params.pop("audio_path", None)
+        if "start" in params or "end" in params:
+            if seed_clip is None:
+                raise RequestError(BAD_REQUEST, "start and end are for the seed clip (audio_path)")
+        from .request import _KEYS  # the same converters as every request
+
+        bpm = _KEYS["bpm"][1](merged["bpm"])
+        bars = _KEYS["bars"][1](merged["bars"])
+        bpb = _KEYS["beats_per_bar"][1](merged.get("beats_per_bar", 4.0))
+        if segment_length_s(bpm, bpb, bars) < 0.1:
+            raise RequestError(BAD_REQUEST, "a jam segment must be at least 0.1 s long")
+        with self.lock:
+            if jam_id in self.jams:
+                raise RequestError(DUPLICATE_ID, f"a jam with id {jam_id!r} is already running")
+            jam = Jam(id=jam_id, params=params, prompt=prompt if isinstance(prompt, str) else "", bpm=bpm,
+                      beats_per_bar=bpb, bars=bars, segments=segments, reply=reply, source=source,
+                      seed_clip=seed_clip)
+            self._submit_next(jam)  # raises (nothing kept) when segment 0 is refused
+            self.jams[jam_id] = jam
+        log.info("jam %s started: %g bars of %g beats at %g bpm per segment (%.6f s)%s", jam_id, bars, bpb, bpm,
+                 jam.length_s, f", {segments} segments" if segments else "")
+        return jam
+
+    def set_prompt(self, jam_id: str, prompt: str) -> int:
+        """Change the prompt from the next segment submitted on; returns that segment's index."""
+        if not isinstance(prompt, str) or not prompt.strip() or len(prompt.strip()) > 2000:
+            raise RequestError(BAD_REQUEST, "a jam prompt is 1-2000 characters")
+        with self.lock:
+            jam = self._get(jam_id)
+            jam.prompt = prompt.strip()
+            log.info("jam %s: prompt changed from segment %d on", jam_id, jam.next_index)
+            return jam.next_index
+
+    def stop(self, jam_id: str, finish: bool = False) -> None:
+        """Stop: the running segment is cancelled (``finish``: made and delivered), then
+        ``jam_ended <id> stopped`` is sent."""
+        with self.lock:
+            jam = self._get(jam_id)
+            jam.stopping = "finish" if finish else "now"
+            running = jam.running_id
+        if running is None:
+            self._end(jam, "stopped")
+            return
+        if not finish:
+            try:
+                self.cancel(running)  # its cancelled reply ends the jam (on_delivered)
+            except RequestError:
+                pass  # it ended meanwhile: on_delivered ends the jam since stopping is set
+
+    def launched(self, jam_id: str) -> None:
+        """The client started playing segment 0 now: the lead is counted from here."""
+        with self.lock:
+            self._get(jam_id).play_start = self.clock()
+
+    def _get(self, jam_id: str) -> Jam:
+        jam = self.jams.get(jam_id)
+        if jam is None:
+            raise RequestError(NOT_FOUND, f"no running jam {jam_id!r}")
+        return jam
+
+    # --- segments -----------------------------------------------------------------------------
+
+    def _submit_next(self, jam: Jam) -> None:
+        k = jam.next_index
+        sr = self.sr()
+        samples = segment_samples(k, jam.length_s, sr)
+        params = dict(jam.params)
+        # bars that give exactly this segment's samples (a preset's bars must not win over them)
+        params.update({"bars": samples / sr * jam.bpm / (jam.beats_per_bar * 60.0), "bpm": jam.bpm,
+                       "beats_per_bar": jam.beats_per_bar,
+                       "name": f"{jam.params.get('name') or jam.id} s{k:03d}"})
+        if jam.prompt:
+            params["prompt"] = jam.prompt
+        seed = jam.params.get("seed")
+        if isinstance(seed, (int, float)) and not isinstance(seed, bool):
+            params["seed"] = (int(seed) + k) % 2**31
+        extra = {"id": jam.id, "index": k, "bars": jam.bars, "start_sample": segment_bounds(k, jam.length_s, sr)[0],
+                 "join": k > 0}
+        action = "generate"
+        if k > 0:
+            start_s, _ = continuation_window(jam.last_samples, sr)
+            params.update({"audio_path": jam.last_path, "start": start_s})
+            params.pop("end", None)
+            action = "continue"
+        elif jam.seed_clip:
+            params["audio_path"] = jam.seed_clip
+            if "start" not in params:
+                from .audio import AudioError, audio_length_s
+
+                try:
+                    end = float(params.get("end") or audio_length_s(jam.seed_clip))
+                except AudioError:
+                    end = 0.0  # admission answers bad_audio
+                params["start"] = max(0.0, end - CONTEXT_S)
+            action = "continue"
+        seg_id = f"{jam.id}.s{k}"
+        job, position = self.submit(params, action=action, req_id=seg_id, source=jam.source, reply=jam.reply,
+                                    extra={"jam": extra})
+        jam.running_id, jam.running_index = job.id, k
+        jam.prompts[k] = params.get("prompt", "")
+        jam.next_index = k + 1
+        if jam.reply is not None:
+            self.send(jam.reply, "/musicgen/accepted", [job.id, position])
+
+    def on_delivered(self, job) -> None:
+        """Called once per delivered job; acts on jam segments only."""
+        info = (job.request.extra or {}).get("jam")
+        if not info:
+            return
+        from .jobs import CANCELLED, DONE
+
+        with self.lock:
+            jam = self.jams.get(info["id"])
+            if jam is None or jam.running_id != job.id:
+                # a segment re-run from the journal after a restart: its jam did not survive
+                target = (job.reply_host, int(job.reply_port)) if job.reply_host and job.reply_port else None
+                if target is not None:
+                    made = int(info["index"]) + (1 if job.state == DONE else 0)
+                    self.send(target, "/musicgen/jam_ended", [info["id"], "restarted", made])
+                return
+            jam.running_id = None
+            if job.state != DONE:
+                self._end(jam, "stopped" if jam.stopping else ("cancelled" if job.state == CANCELLED else "error"))
+                return
+            now = self.clock()
+            length_s = float(job.result.get("duration_s") or 0.0)
+            paths = job.result.get("paths") or []
+            jam.last_path = paths[0] if paths else None
+            jam.last_samples = int(round(length_s * self.sr()))
+            jam.made_s += length_s
+            jam.done_count += 1
+            if jam.play_start is None:
+                jam.play_start = now
+            lead = jam.lead(now)
+            wall = float((job.result.get("timings") or {}).get("total_s") or 0.0)
+            spd = speed(length_s, wall)
+            if jam.reply is not None:
+                self.send(jam.reply, "/musicgen/jam_segment",
+                          [jam.id, info["index"], job.id, jam.last_path or "", float(length_s), float(lead)])
+                if spd < 1.0 or lead < 0:
+                    self.send(jam.reply, "/musicgen/jam_slow", [jam.id, float(spd), float(lead)])
+            if spd < 1.0:
+                log.warning("jam %s: segment %d made at %.2fx real time: slower than playback (lead %.2f bars)",
+                            jam.id, info["index"], spd, lead)
+            if jam.stopping:
+                self._end(jam, "stopped")
+            elif jam.segments and jam.next_index >= jam.segments:
+                self._end(jam, "finished")
+            elif jam.last_path is None:
+                self._end(jam, "error")
+            else:
+                try:
+                    self._submit_next(jam)
+                except RequestError as exc:
+                    log.warning("jam %s: segment %d refused: %s (%s)", jam.id, jam.next_index, exc.message, exc.code)
+                    if jam.reply is not None:
+                        self.send(jam.reply, "/musicgen/error", [f"{jam.id}.s{jam.next_index}", exc.code, exc.message])
+                    self._end(jam, "error")
+
+    def _end(self, jam: Jam, reason: str) -> None:
+        with self.lock:
+            if self.jams.pop(jam.id, None) is None:
+                return
+        log.info("jam %s ended (%s) after %d segment(s)", jam.id, reason, jam.done_count)
+        if jam.reply is not None:
+            self.send(jam.reply, "/musicgen/jam_ended", [jam.id, reason, jam.done_count])

@@ -201,7 +201,7 @@ def test_kill9_mid_jam_ends_it_cleanly_without_duplicates(tiny_model, tmp_path):
     c = OscClient(d.port)
     try:
         # long segments, so the kill lands while one is being made
-        c.send("/musicgen/jam", "jk", "start", "prompt", "x", "bpm", BPM, "beats_per_bar", BPB, "bars", 8,
+        c.send("/musicgen/jam", "jk", "start", "prompt", "x", "bpm", BPM, "beats_per_bar", BPB, "bars", 4,
                "format", "wav", "reply_port", c.port)
         c.wait_for("/musicgen/jam_segment", "jk", timeout=180)
         c.wait_for("/musicgen/progress", "jk.s1", timeout=60)

@@ -116,3 +116,32 @@ def test_defaults_match_the_table():
             continue
         field_name = request._KEYS[key][0]
         assert fields[field_name].default == spec["default"], key
+
+
+def test_jam_keys_agree_with_bridge_jam():
+    from bridge import jam
+    from bridge.errors import RequestError
+    from bridge.osc_handlers import JAM_COMMANDS
+
+    table = TABLE["jam"]
+    assert sorted(JAM_COMMANDS) == table["commands"]
+    assert sorted(jam.REFUSED_KEYS) == table["refused"] and sorted(jam.LOSSLESS) == table["formats"]
+    assert tuple(table["keys"]) == jam.JAM_KEYS and jam.MAX_JAM_ID_CHARS == table["max_id_chars"]
+    assert set(table["refused"]) <= set(KEYS) and set(table["required"]) <= set(KEYS)
+    seg = table["keys"]["segments"]
+    base = {"bpm": 120, "bars": 1}
+    for ok in (seg["min"], seg["max"]):
+        assert jam.parse_start({**base, "segments": ok}, "j")[1] == ok
+    for bad in (seg["min"] - 1, seg["max"] + 1):
+        with pytest.raises(RequestError):
+            jam.parse_start({**base, "segments": bad}, "j")
+    assert jam.parse_start(base, "j")[1] == seg["default"]
+    jam.parse_start(base, "j" * table["max_id_chars"])
+    with pytest.raises(RequestError):
+        jam.parse_start(base, "j" * (table["max_id_chars"] + 1))
+    for fmt in KEYS["format"]["choices"]:
+        if fmt in table["formats"]:
+            jam.parse_start({**base, "format": fmt}, "j")
+        else:
+            with pytest.raises(RequestError):
+                jam.parse_start({**base, "format": fmt}, "j")

@@ -241,7 +241,8 @@ class Daemon:
         op, params = made
         try:
             job, position = self.submit(params, action=op, req_id=req_id, source="midi", reply=None)
-            self.delivery.reply(job, "/musicgen/accepted", [job.id, position])
+            # the preset tells listening devices whose job it is (docs/ableton.md, "Live sets")
+            self.delivery.reply(job, "/musicgen/accepted", [job.id, position, str(params.get("preset") or "")])
         except RequestError as exc:
             log.warning("MIDI %s (%s) refused: %s (%s)", action.kind, action.source or "", exc.message, exc.code)
             for target in self.announce:

@@ -95,6 +95,7 @@ def test_pad_fires_preset_and_clip_lands(midi_daemon):
     osc.drain(1.0)
     assert len(osc.messages("/musicgen/done")) == 2
     assert len(osc.messages("/musicgen/accepted")) == 2
+    assert [a[2] for a in osc.messages("/musicgen/accepted")] == ["spark", "spark"]  # for listening devices
     clip = Path(first[1])
     assert clip.parent == d.out.resolve() and "punchy-breakbeat" in clip.name
     # no MIDI clock: bars use 120 bpm, 1 bar of 4/4 = 2 s

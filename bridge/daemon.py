@@ -73,6 +73,7 @@ class Daemon:
         self.journal = Journal(self.cfg.state_dir / "journal.sqlite3")
         self.delivery = Delivery(self.journal, self.send, announce=self.announce, reaper_cfg=self.cfg.reaper)
         self.delivery.on_delivered = self.jams.on_delivered
+        self.jams.announce = self.announce  # serve sets the list after construction
         self.worker = Worker(self.engine, self.queue, self.journal, self.delivery, stopping=self._stopping,
                              separator=self.separator, clock_bpm=self.clock_bpm)
         self.osc = OscServer(self.cfg.host, self.cfg.osc_port, OscHandlers(self, self.send, self.cfg.token))
@@ -229,6 +230,12 @@ class Daemon:
                     self.cancel(running.id)
                 except RequestError:
                     pass  # it ended meanwhile
+            return
+        if action.kind in ("jam", "jam_stop"):
+            try:
+                self.jams.on_midi(action, clock_bpm=self.clock_bpm())
+            except RequestError as exc:
+                log.warning("MIDI %s (%s) refused: %s (%s)", action.kind, action.source or "", exc.message, exc.code)
             return
         from .midi.requests import request_from_midi  # imported with the MIDI side only
 

@@ -63,8 +63,12 @@ REFUSED_KEYS = {"variations": "a jam makes one clip per segment",
                 "duration": "a jam's segment length is bars at bpm",
                 "preview": "jam segments send no previews"}
 LOSSLESS = ("wav", "wav16", "wav24", "wavf", "flac")
-#: Keys only a jam takes (bridge/protocol_keys.json, "jam_keys").
-JAM_KEYS = ("segments",)
+#: Keys only a jam takes (bridge/protocol_keys.json, "jam").
+JAM_KEYS = ("segments", "ahead")
+#: Segments made ahead of playback at most (``ahead``): a faster-than-real-time jam waits for
+#: playback instead of filling the disk.
+DEFAULT_AHEAD = 2
+MAX_AHEAD = 64
 
 Address = tuple[str, int]
 
@@ -90,6 +94,23 @@ def continuation_window(prev_samples: int, sr: int, context_s: float = CONTEXT_S
     ``context_s`` (all of it when shorter). The prompt always ends at the previous file's end."""
     used = min(prev_samples, int(round(context_s * sr)))
     return (prev_samples - used) / sr, used
+
+
+def midi_jam_step(preset: str | None, running_preset: str | None, stop: bool = False) -> str:
+    """What a MIDI jam trigger does (docs/midi.md, "Jam"): ``start`` (no MIDI jam runs),
+    ``stop`` (its own preset again, or a ``jam_stop`` trigger), ``prompt`` (another preset: the
+    running jam takes that preset's prompt from the next segment on), ``none``."""
+    if running_preset is None:
+        return "none" if stop else "start"
+    if stop or preset == running_preset:
+        return "stop"
+    return "prompt"
+
+
+def wait_before_next_s(made_s: float, played_s: float, ahead: int, length_s: float) -> float:
+    """How long to wait before making the next segment so that at most ``ahead`` segments are
+    ready beyond what is playing (0: make it now)."""
+    return max(0.0, (made_s - played_s) - ahead * length_s)
 
 
 def lead_bars(made_s: float, played_s: float, bar_s: float) -> float:
@@ -179,6 +200,8 @@ class Jam:
     play_start: float | None = None  # monotonic time playback began (first done, or `launched`)
     stopping: str | None = None      # None, "now" or "finish"
     done_count: int = 0              # segments delivered
+    ahead: int = DEFAULT_AHEAD       # segments made ahead of playback at most
+    timer: threading.Timer | None = None  # waiting to make the next segment
     prompts: dict = field(default_factory=dict)  # index -> prompt it was made with
 
     @property
@@ -202,16 +225,21 @@ def parse_start(params: dict, jam_id: str) -> tuple[dict, int]:
     for key, why in REFUSED_KEYS.items():
         if key in params:
             raise RequestError(BAD_REQUEST, f"{key} is not a jam key: {why}")
-    segments = params.pop("segments", 0)
-    if isinstance(segments, float) and segments.is_integer():
-        segments = int(segments)
-    if not isinstance(segments, int) or isinstance(segments, bool) or not 0 <= segments <= MAX_SEGMENTS:
-        raise RequestError(BAD_REQUEST, f"segments must be a whole number 0-{MAX_SEGMENTS} (0: until stopped)")
+    segments = _whole(params.pop("segments", 0), "segments", 0, MAX_SEGMENTS, " (0: until stopped)")
+    ahead = _whole(params.pop("ahead", DEFAULT_AHEAD), "ahead", 1, MAX_AHEAD, " (segments ready before playback)")
     fmt = params.get("format", "wav")
     if fmt not in LOSSLESS:
         raise RequestError(BAD_REQUEST, f"a jam writes lossless files ({', '.join(LOSSLESS)}) so joins stay "
                                         f"sample-exact; got format {fmt!r}")
-    return params, segments
+    return params, segments, ahead
+
+
+def _whole(v, name: str, lo: int, hi: int, note: str) -> int:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise RequestError(BAD_REQUEST, f"{name} must be a whole number {lo}-{hi}{note}")
+    return v
 
 
 class JamManager:
@@ -220,7 +248,7 @@ class JamManager:
     ``sr()`` is the engine's sample rate; ``clock()`` is monotonic time (tests pass their own)."""
 
     def __init__(self, *, submit, cancel, send, sr: Callable[[], int], presets: dict | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, announce: list | None = None):
         self.submit = submit
         self.cancel = cancel
         self.send = send
@@ -229,13 +257,44 @@ class JamManager:
         self.clock = clock
         self.jams: dict[str, Jam] = {}
         self.lock = threading.RLock()
+        self.announce = announce if announce is not None else []  # where MIDI jams are answered
+        self.midi_jam: tuple[str, str] | None = None  # (jam id, preset) of the jam MIDI started
+
+    def _reply(self, jam: Jam, address: str, args: list) -> None:
+        """A jam's replies: to its client, or for a MIDI jam to the daemon's announce targets."""
+        for target in ([jam.reply] if jam.reply is not None else self.announce if jam.source == "midi" else []):
+            self.send(target, address, args)
+
+    # --- MIDI ----------------------------------------------------------------------------------
+
+    def on_midi(self, action, *, clock_bpm: float | None) -> None:
+        """A ``jam`` / ``jam_stop`` trigger (bridge/midi/config.py): start, stop or re-prompt the
+        one jam MIDI runs. Tempo: the preset's ``bpm``, else the MIDI clock's, else 120."""
+        with self.lock:
+            running = self.midi_jam if self.midi_jam and self.midi_jam[0] in self.jams else None
+            step = midi_jam_step(action.preset, running[1] if running else None, stop=action.kind == "jam_stop")
+            if step == "start":
+                jam_id = f"midi-jam-{int(time.time())}"
+                params = {"preset": action.preset}
+                if "bpm" not in self.presets.get(action.preset, {}):
+                    params["bpm"] = float(action.bpm or clock_bpm or 120.0)
+                self.start(jam_id, params, reply=None, source="midi")
+                self.midi_jam = (jam_id, action.preset)
+            elif step == "stop":
+                self.stop(running[0])
+            elif step == "prompt":
+                text = self.presets.get(action.preset, {}).get("prompt")
+                if isinstance(text, str) and text.strip():
+                    from_index = self.set_prompt(running[0], text)
+                    self.midi_jam = (running[0], action.preset)
+                    self._reply(self.jams[running[0]], "/musicgen/jam_prompt", [running[0], from_index])
 
     # --- commands (from /musicgen/jam) --------------------------------------------------------
 
     def start(self, jam_id: str, params: dict, *, reply: Address | None, source: str = "osc") -> Jam:
         from .request import merge_presets
 
-        params, segments = parse_start(params, jam_id)
+        params, segments, ahead = parse_start(params, jam_id)
         merged = merge_presets(params, self.presets)  # bpm/bars may come from a preset
         for key in ("bpm", "bars"):
             if key not in merged:
@@ -257,7 +316,7 @@ class JamManager:
                 raise RequestError(DUPLICATE_ID, f"a jam with id {jam_id!r} is already running")
             jam = Jam(id=jam_id, params=params, prompt=prompt if isinstance(prompt, str) else "", bpm=bpm,
                       beats_per_bar=bpb, bars=bars, segments=segments, reply=reply, source=source,
-                      seed_clip=seed_clip)
+                      seed_clip=seed_clip, ahead=ahead)
             self._submit_next(jam)  # raises (nothing kept) when segment 0 is refused
             self.jams[jam_id] = jam
         log.info("jam %s started: %g bars of %g beats at %g bpm per segment (%.6f s)%s", jam_id, bars, bpb, bpm,
@@ -282,6 +341,8 @@ class JamManager:
             jam.stopping = "finish" if finish else "now"
             running = jam.running_id
         if running is None:
+            if jam.timer is not None:
+                jam.timer.cancel()
             self._end(jam, "stopped")
             return
         if not finish:
@@ -342,8 +403,8 @@ class JamManager:
         jam.running_id, jam.running_index = job.id, k
         jam.prompts[k] = params.get("prompt", "")
         jam.next_index = k + 1
-        if jam.reply is not None:
-            self.send(jam.reply, "/musicgen/accepted", [job.id, position])
+        self._reply(jam, "/musicgen/accepted", [job.id, position] + ([str(jam.params.get("preset") or "")]
+                                                                      if jam.source == "midi" else []))
 
     def on_delivered(self, job) -> None:
         """Called once per delivered job; acts on jam segments only."""
@@ -377,11 +438,10 @@ class JamManager:
             lead = jam.lead(now)
             wall = float((job.result.get("timings") or {}).get("total_s") or 0.0)
             spd = speed(length_s, wall)
-            if jam.reply is not None:
-                self.send(jam.reply, "/musicgen/jam_segment",
-                          [jam.id, info["index"], job.id, jam.last_path or "", float(length_s), float(lead)])
-                if spd < 1.0 or lead < 0:
-                    self.send(jam.reply, "/musicgen/jam_slow", [jam.id, float(spd), float(lead)])
+            self._reply(jam, "/musicgen/jam_segment",
+                        [jam.id, info["index"], job.id, jam.last_path or "", float(length_s), float(lead)])
+            if spd < 1.0 or lead < 0:
+                self._reply(jam, "/musicgen/jam_slow", [jam.id, float(spd), float(lead)])
             if spd < 1.0:
                 log.warning("jam %s: segment %d made at %.2fx real time: slower than playback (lead %.2f bars)",
                             jam.id, info["index"], spd, lead)
@@ -392,18 +452,32 @@ class JamManager:
             elif jam.last_path is None:
                 self._end(jam, "error")
             else:
-                try:
-                    self._submit_next(jam)
-                except RequestError as exc:
-                    log.warning("jam %s: segment %d refused: %s (%s)", jam.id, jam.next_index, exc.message, exc.code)
-                    if jam.reply is not None:
-                        self.send(jam.reply, "/musicgen/error", [f"{jam.id}.s{jam.next_index}", exc.code, exc.message])
-                    self._end(jam, "error")
+                wait_s = wait_before_next_s(jam.made_s, now - jam.play_start, jam.ahead, jam.length_s)
+                if wait_s > 0:  # far enough ahead: make the next one when playback has caught up
+                    jam.timer = threading.Timer(wait_s, self._submit_later, args=(jam.id,))
+                    jam.timer.daemon = True
+                    jam.timer.start()
+                else:
+                    self._try_next(jam)
+
+    def _submit_later(self, jam_id: str) -> None:
+        with self.lock:
+            jam = self.jams.get(jam_id)
+            if jam is not None and not jam.stopping and jam.running_id is None:
+                jam.timer = None
+                self._try_next(jam)
+
+    def _try_next(self, jam: Jam) -> None:
+        try:
+            self._submit_next(jam)
+        except RequestError as exc:
+            log.warning("jam %s: segment %d refused: %s (%s)", jam.id, jam.next_index, exc.message, exc.code)
+            self._reply(jam, "/musicgen/error", [f"{jam.id}.s{jam.next_index}", exc.code, exc.message])
+            self._end(jam, "error")
 
     def _end(self, jam: Jam, reason: str) -> None:
         with self.lock:
             if self.jams.pop(jam.id, None) is None:
                 return
         log.info("jam %s ended (%s) after %d segment(s)", jam.id, reason, jam.done_count)
-        if jam.reply is not None:
-            self.send(jam.reply, "/musicgen/jam_ended", [jam.id, reason, jam.done_count])
+        self._reply(jam, "/musicgen/jam_ended", [jam.id, reason, jam.done_count])

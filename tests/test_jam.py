@@ -82,7 +82,13 @@ def test_start_refuses_what_a_jam_cannot_do():
             jam.parse_start({"bpm": 120, "bars": 1, **params}, "j")
     with pytest.raises(RequestError):
         jam.parse_start({}, "j" * 57)
-    assert jam.parse_start({"bpm": 120, "bars": 1, "segments": 4.0}, "j") == ({"bpm": 120, "bars": 1}, 4)
+    assert jam.parse_start({"bpm": 120, "bars": 1, "segments": 4.0}, "j") == ({"bpm": 120, "bars": 1}, 4, 2)
+
+
+def test_a_jam_faster_than_playback_waits():
+    # 3 segments of 4 s made, 2 s played, 2 ahead allowed: wait until 2 more seconds have played
+    assert jam.wait_before_next_s(12.0, 2.0, 2, 4.0) == pytest.approx(2.0)
+    assert jam.wait_before_next_s(8.0, 2.0, 2, 4.0) == 0.0
 
 
 # --- the daemon ----------------------------------------------------------------------------------
@@ -111,7 +117,7 @@ def _sidecar(path: str) -> dict:
 def _start(client, jam_id, out_dir, *extra):
     client.send("/musicgen/jam", jam_id, "start", "prompt", "warm rhodes groove", "bpm", BPM, "beats_per_bar", BPB,
                 "bars", BARS, "out_dir", str(out_dir), "format", "wavf", "top_k", 50, "seed", 7,
-                "reply_port", client.port, *extra)
+                "ahead", 8, "reply_port", client.port, *extra)
 
 
 def test_jam_of_four_segments_joins_sample_exactly(daemon, client, tmp_path):

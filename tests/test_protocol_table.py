@@ -128,14 +128,15 @@ def test_jam_keys_agree_with_bridge_jam():
     assert sorted(jam.REFUSED_KEYS) == table["refused"] and sorted(jam.LOSSLESS) == table["formats"]
     assert tuple(table["keys"]) == jam.JAM_KEYS and jam.MAX_JAM_ID_CHARS == table["max_id_chars"]
     assert set(table["refused"]) <= set(KEYS) and set(table["required"]) <= set(KEYS)
-    seg = table["keys"]["segments"]
     base = {"bpm": 120, "bars": 1}
-    for ok in (seg["min"], seg["max"]):
-        assert jam.parse_start({**base, "segments": ok}, "j")[1] == ok
-    for bad in (seg["min"] - 1, seg["max"] + 1):
-        with pytest.raises(RequestError):
-            jam.parse_start({**base, "segments": bad}, "j")
-    assert jam.parse_start(base, "j")[1] == seg["default"]
+    for pos, key in enumerate(jam.JAM_KEYS, start=1):
+        spec = table["keys"][key]
+        for ok in (spec["min"], spec["max"]):
+            assert jam.parse_start({**base, key: ok}, "j")[pos] == ok
+        for bad in (spec["min"] - 1, spec["max"] + 1, spec["min"] + 0.5):
+            with pytest.raises(RequestError):
+                jam.parse_start({**base, key: bad}, "j")
+        assert jam.parse_start(base, "j")[pos] == spec["default"]
     jam.parse_start(base, "j" * table["max_id_chars"])
     with pytest.raises(RequestError):
         jam.parse_start(base, "j" * (table["max_id_chars"] + 1))

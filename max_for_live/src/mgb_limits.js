@@ -219,6 +219,12 @@ var LIMITS = {
                 "min": 0,
                 "max": 100000,
                 "default": 0
+            },
+            "ahead": {
+                "type": "int",
+                "min": 1,
+                "max": 64,
+                "default": 2
             }
         },
         "required": [

@@ -188,6 +188,12 @@ return {
         ["max"] = 100000,
         ["default"] = 0,
       },
+      ["ahead"] = {
+        ["type"] = "int",
+        ["min"] = 1,
+        ["max"] = 64,
+        ["default"] = 2,
+      },
     },
     ["required"] = { "bars", "bpm" },
     ["refused"] = { "duration", "keep_prompt", "loop", "preview", "stems", "variations" },

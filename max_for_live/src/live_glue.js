@@ -91,6 +91,7 @@ var activeReplyPort = 0;
 var jamState = null;      // the running jam: {id, trackId, nextSlot, prevClipId, firstClipId, launchedSent, sentPrompt}
 var launchQueue = [];     // clips to fire, in order: {slotId, clipId, afterClipId}
 var launcher = null;      // the Task that fires them
+var lastQueued = {};      // track id -> the clip Launch "follow" queued last there
 
 // ---- messages from the controls ------------------------------------------------------------
 
@@ -718,11 +719,26 @@ function afterPlaced(job, placed) {
     if (S.launch === LAUNCH_NOW) {
         queueLaunch(slotId, clipId, 0);
     } else if (S.launch === LAUNCH_FOLLOW) {
-        playing = toInt(getNum(track, "playing_slot_index"));
-        queueLaunch(slotId, clipId, playing >= 0 && playing < slotIds.length ? childId(byId(slotIds[playing]), "clip") : 0);
+        // after the clip this device queued last on the track while it is still to come or
+        // playing (results landing faster than they play), else after the playing clip
+        playing = lastQueued[job.trackId] && stillComing(lastQueued[job.trackId]) ? lastQueued[job.trackId] : 0;
+        if (!playing) {
+            playing = toInt(getNum(track, "playing_slot_index"));
+            playing = playing >= 0 && playing < slotIds.length ? childId(byId(slotIds[playing]), "clip") : 0;
+        }
+        queueLaunch(slotId, clipId, playing);
+        lastQueued[job.trackId] = clipId;
     }
 }
 afterPlaced.local = 1;
+
+function stillComing(clipId) {
+    var clip = byId(clipId), i;
+    if (!exists(clip)) { return false; }
+    for (i = 0; i < launchQueue.length; i++) { if (launchQueue[i].clipId === clipId) { return true; } }
+    return getNum(clip, "is_playing") === 1 || getNum(byId(childId(clip, "canonical_parent")), "is_triggered") === 1;
+}
+stillComing.local = 1;
 
 function queueLaunch(slotId, clipId, afterClipId) {
     launchQueue.push({ slotId: slotId, clipId: clipId, afterClipId: afterClipId });

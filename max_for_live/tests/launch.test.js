@@ -165,3 +165,46 @@ test("MIDI-triggered jobs land on a listening device's track, by preset", () => 
     assert.deepEqual(live.errors, []);
     assert.match(env.outletValues(9).pop()[1], /"listen":"\*"/);   // saved with the set
 });
+
+test("launch follow: results that land faster than they play queue one after another", () => {
+    const { live, track, env } = setup({}, []);
+    const playing = live.addAudioClip(track, 0, { warping: 1, looping: 1, end_marker: 8, loop_end: 8 });
+    live.play(playing, 0.5);
+    env.send("launch", 2);
+    env.send("listen", "text", "*");
+    for (const n of [1, 2]) {
+        env.reply("/musicgen/accepted", `midi-9-${n}`, 0, "spark");
+        env.reply("/musicgen/done", `midi-9-${n}`, `/o/spark_s${n}.wav`);
+    }
+    env.settle(100);
+    assert.deepEqual(fires(live), []);
+    playing.props.playing_position = 5;      // last bar of the playing clip: the first result only
+    env.settle(100);
+    assert.deepEqual(fires(live), [slotId(track, 1)]);
+    live.play(clipAt(track, 1), 0.1);
+    env.settle(100);
+    assert.deepEqual(fires(live), [slotId(track, 1)], "the second waits for the first's last bar");
+    clipAt(track, 1).props.playing_position = clipAt(track, 1).props.loop_end - 1;
+    env.settle(100);
+    assert.deepEqual(fires(live), [slotId(track, 1), slotId(track, 2)]);
+    assert.deepEqual(live.errors, []);
+});
+
+test("followDecision and listensTo: the pure rules", () => {
+    const timing = require("../src/mgb_timing.js");
+    const session = require("../src/mgb_session.js");
+    assert.equal(timing.followDecision(null, 4), "fire");
+    assert.equal(timing.followDecision({ triggered: true, playing: false, position: 0, end: 8 }, 4), "wait");
+    assert.equal(timing.followDecision({ triggered: false, playing: false, position: 0, end: 8 }, 4), "fire");
+    assert.equal(timing.followDecision({ triggered: false, playing: true, position: 3.99, end: 8 }, 4), "wait");
+    assert.equal(timing.followDecision({ triggered: false, playing: true, position: 4, end: 8 }, 4), "fire");
+    assert.equal(timing.followDecision({ triggered: false, playing: true, position: 3.5, end: 7 }, 3.5), "fire");
+    assert.equal(timing.jamBars(2.4), 2);
+    assert.equal(timing.jamBars(0.2), 1);
+    assert.equal(session.listensTo("", "spark"), false);
+    assert.equal(session.listensTo("*", ""), true);
+    assert.equal(session.listensTo("All", "x"), true);
+    assert.equal(session.listensTo("spark,pad", "pad"), true);
+    assert.equal(session.listensTo("spark pad", "spa"), false);
+    assert.equal(session.listensTo("spark", ""), false);
+});

@@ -62,7 +62,11 @@ def engine_for(arch: str, device: str, decoder: str):
         return build_engine(str(path), device=device, decoder=decoder)
     from decode import build_small, loaded_for
 
+    from bridge.engine.specs import pick_dtype
+
     lm = loaded_for(build_small(), "small (random weights)", device)
+    lm.dtype = pick_dtype(device, "auto")  # as the daemon loads small (bf16 on a CPU with AVX512-BF16)
+    lm.model.to(lm.dtype)
     lm.tokenizer = RandomTokenizer()
     if decoder == "auto":
         decoder = "fast" if "fast" in DECODERS else "transformers"

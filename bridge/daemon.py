@@ -64,7 +64,7 @@ class Daemon:
         self._accept_lock = threading.Lock()
         self._midi_counter = 0
         self.jams = JamManager(submit=self.submit, cancel=self.cancel, send=self.send, sr=lambda: self.engine.sr,
-                               presets=cfg.presets)
+                               presets=cfg.presets, defaults=cfg.defaults)
 
     # --- life cycle -------------------------------------------------------------------------
 

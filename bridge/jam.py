@@ -36,7 +36,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -193,7 +193,6 @@ class Jam:
     seed_clip: str | None = None
     next_index: int = 0        # the index of the next segment to submit
     running_id: str | None = None
-    running_index: int = -1
     last_path: str | None = None
     last_samples: int = 0
     made_s: float = 0.0        # music delivered so far
@@ -202,7 +201,6 @@ class Jam:
     done_count: int = 0              # segments delivered
     ahead: int = DEFAULT_AHEAD       # segments made ahead of playback at most
     timer: threading.Timer | None = None  # waiting to make the next segment
-    prompts: dict = field(default_factory=dict)  # index -> prompt it was made with
 
     @property
     def length_s(self) -> float:
@@ -217,8 +215,9 @@ class Jam:
         return lead_bars(self.made_s, played, self.bar_s)
 
 
-def parse_start(params: dict, jam_id: str) -> tuple[dict, int]:
-    """Split a ``start``'s keys into segment keys and the jam's own; refuses what a jam cannot do."""
+def parse_start(params: dict, jam_id: str) -> tuple[dict, int, int]:
+    """Split a ``start``'s keys into segment keys, ``segments`` and ``ahead``; refuses what a jam
+    cannot do."""
     if len(jam_id) > MAX_JAM_ID_CHARS:
         raise RequestError(BAD_REQUEST, f"a jam id has at most {MAX_JAM_ID_CHARS} characters")
     params = dict(params)
@@ -227,11 +226,14 @@ def parse_start(params: dict, jam_id: str) -> tuple[dict, int]:
             raise RequestError(BAD_REQUEST, f"{key} is not a jam key: {why}")
     segments = _whole(params.pop("segments", 0), "segments", 0, MAX_SEGMENTS, " (0: until stopped)")
     ahead = _whole(params.pop("ahead", DEFAULT_AHEAD), "ahead", 1, MAX_AHEAD, " (segments ready before playback)")
-    fmt = params.get("format", "wav")
+    check_format(params.get("format", "wav"))
+    return params, segments, ahead
+
+
+def check_format(fmt) -> None:
     if fmt not in LOSSLESS:
         raise RequestError(BAD_REQUEST, f"a jam writes lossless files ({', '.join(LOSSLESS)}) so joins stay "
                                         f"sample-exact; got format {fmt!r}")
-    return params, segments, ahead
 
 
 def _whole(v, name: str, lo: int, hi: int, note: str) -> int:
@@ -248,12 +250,15 @@ class JamManager:
     ``sr()`` is the engine's sample rate; ``clock()`` is monotonic time (tests pass their own)."""
 
     def __init__(self, *, submit, cancel, send, sr: Callable[[], int], presets: dict | None = None,
-                 clock: Callable[[], float] = time.monotonic, announce: list | None = None):
+                 defaults: dict | None = None, clock: Callable[[], float] = time.monotonic,
+                 announce: list | None = None):
         self.submit = submit
         self.cancel = cancel
         self.send = send
         self.sr = sr
         self.presets = presets or {}
+        self.defaults = defaults or {}
+        self._midi_count = 0
         self.clock = clock
         self.jams: dict[str, Jam] = {}
         self.lock = threading.RLock()
@@ -274,7 +279,8 @@ class JamManager:
             running = self.midi_jam if self.midi_jam and self.midi_jam[0] in self.jams else None
             step = midi_jam_step(action.preset, running[1] if running else None, stop=action.kind == "jam_stop")
             if step == "start":
-                jam_id = f"midi-jam-{int(time.time())}"
+                self._midi_count += 1
+                jam_id = f"midi-jam-{int(time.time())}-{self._midi_count}"
                 params = {"preset": action.preset}
                 if "bpm" not in self.presets.get(action.preset, {}):
                     params["bpm"] = float(action.bpm or clock_bpm or 120.0)
@@ -295,7 +301,8 @@ class JamManager:
         from .request import merge_presets
 
         params, segments, ahead = parse_start(params, jam_id)
-        merged = merge_presets(params, self.presets)  # bpm/bars may come from a preset
+        merged = merge_presets(params, self.presets, self.defaults)  # bpm/bars may come from a preset
+        check_format(merged.get("format", "wav"))
         for key in ("bpm", "bars"):
             if key not in merged:
                 raise RequestError(BAD_REQUEST, f"a jam needs {key} (segments are whole bars at the tempo)")
@@ -369,6 +376,8 @@ class JamManager:
         sr = self.sr()
         samples = segment_samples(k, jam.length_s, sr)
         params = dict(jam.params)
+        # one whole clip per segment, whatever a preset or the defaults say
+        params.update({"variations": 1, "loop": 0, "keep_prompt": 0, "stems": 0, "preview": 0})
         # bars that give exactly this segment's samples (a preset's bars must not win over them)
         params.update({"bars": samples / sr * jam.bpm / (jam.beats_per_bar * 60.0), "bpm": jam.bpm,
                        "beats_per_bar": jam.beats_per_bar,
@@ -400,8 +409,7 @@ class JamManager:
         seg_id = f"{jam.id}.s{k}"
         job, position = self.submit(params, action=action, req_id=seg_id, source=jam.source, reply=jam.reply,
                                     extra={"jam": extra})
-        jam.running_id, jam.running_index = job.id, k
-        jam.prompts[k] = params.get("prompt", "")
+        jam.running_id = job.id
         jam.next_index = k + 1
         self._reply(jam, "/musicgen/accepted", [job.id, position] + ([str(jam.params.get("preset") or "")]
                                                                       if jam.source == "midi" else []))

@@ -812,12 +812,13 @@ var LAUNCH_Q_1_BAR = 5;
 
 // Whether to fire the next clip now so that it starts when `prev` (the clip it follows) ends.
 // The next clip launches with 1-bar quantization, so firing it during prev's last bar starts it
-// on the bar line where prev ends. prev: {triggered, playing, position, end} in beats, barBeats
-// the bar in quarter notes. "fire" now, or "wait" (prev is waiting to start or not in its last bar).
+// on the bar line where prev ends. prev: {transport, triggered, playing, position, end} in beats
+// (transport: Live's transport runs), barBeats the bar in quarter notes. "fire" now, or "wait"
+// (the transport is stopped: firing would start it; prev waits to start or is not in its last bar).
 function followDecision(prev, barBeats) {
     var remaining;
     if (!prev) { return "fire"; }
-    if (prev.triggered) { return "wait"; }
+    if (prev.transport === false || prev.triggered) { return "wait"; }
     if (!prev.playing) { return "fire"; }
     remaining = Number(prev.end) - Number(prev.position);
     if (!isFinite(remaining)) { return "fire"; }
@@ -1990,6 +1991,7 @@ function launchTick() {
                 song = new LiveAPI("live_set");
                 prevSlot = byId(childId(prev, "canonical_parent"));
                 d = timing.followDecision({
+                    transport: getNum(song, "is_playing") === 1,
                     triggered: exists(prevSlot) && getNum(prevSlot, "is_triggered") === 1,
                     playing: getNum(prev, "is_playing") === 1,
                     position: getNum(prev, "playing_position"),

@@ -234,3 +234,20 @@ def test_kill9_mid_jam_ends_it_cleanly_without_duplicates(tiny_model, tmp_path):
         c.close()
         if d.alive():
             d.kill9()
+
+
+def test_a_jam_ahead_of_playback_waits_and_stops_at_once(daemon, client, tmp_path):
+    """ahead 1: with two 9-second segments made in a second or two, the next one waits for
+    playback; a stop then ends the jam at once, with nothing to cancel."""
+    out = tmp_path / "out"
+    client.send("/musicgen/jam", "jwait", "start", "prompt", "x", "bpm", BPM, "beats_per_bar", BPB, "bars", 4,
+                "ahead", 1, "out_dir", str(out), "reply_port", client.port)
+    second = client.wait_for("/musicgen/jam_segment", "jwait", timeout=120, pred=lambda a: a[1] == 1)
+    assert second[5] > 1.5 * 4  # the lead: close to two segments of 4 bars
+    client.drain(1.0)
+    assert not client.messages("/musicgen/accepted", "jwait.s2")  # waiting for playback
+    client.send("/musicgen/jam", "jwait", "stop", "reply_port", client.port)
+    assert client.wait_for("/musicgen/jam_ended", "jwait", timeout=10)[1:] == ["stopped", 2]
+    client.drain(0.5)
+    assert not client.messages("/musicgen/cancelled") and not client.messages("/musicgen/accepted", "jwait.s2")
+    assert len(list(out.glob("*.wav"))) == 2

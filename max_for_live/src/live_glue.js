@@ -766,6 +766,7 @@ function launchTick() {
                 song = new LiveAPI("live_set");
                 prevSlot = byId(childId(prev, "canonical_parent"));
                 d = timing.followDecision({
+                    transport: getNum(song, "is_playing") === 1,
                     triggered: exists(prevSlot) && getNum(prevSlot, "is_triggered") === 1,
                     playing: getNum(prev, "is_playing") === 1,
                     position: getNum(prev, "playing_position"),

@@ -111,6 +111,15 @@ test("jam: start message, segments in consecutive slots, each launched after the
     clipAt(track, 1).props.playing_position = 4.0;
     env.settle(100);
     assert.deepEqual(fires(live), [0, 1, 2].map((i) => slotId(track, i)));
+    seg(3);
+    live.play(clipAt(track, 2), 0);
+    live.song.props.is_playing = 0;                         // the performer stops Live
+    clipAt(track, 2).props.playing_position = 6;            // in segment 2's last bar
+    env.settle(100);
+    assert.equal(fires(live).length, 3, "a stopped transport is never started by a follower");
+    live.song.props.is_playing = 1;
+    env.settle(100);
+    assert.deepEqual(fires(live), [0, 1, 2, 3].map((i) => slotId(track, i)));
 
     env.send("prompt", "text", "add strings");             // the prompt box is live
     const pr = env.messages("/musicgen/jam").filter((m) => m.args[1] === "prompt");
@@ -196,6 +205,7 @@ test("followDecision and listensTo: the pure rules", () => {
     assert.equal(timing.followDecision(null, 4), "fire");
     assert.equal(timing.followDecision({ triggered: true, playing: false, position: 0, end: 8 }, 4), "wait");
     assert.equal(timing.followDecision({ triggered: false, playing: false, position: 0, end: 8 }, 4), "fire");
+    assert.equal(timing.followDecision({ transport: false, triggered: false, playing: true, position: 7, end: 8 }, 4), "wait");
     assert.equal(timing.followDecision({ triggered: false, playing: true, position: 3.99, end: 8 }, 4), "wait");
     assert.equal(timing.followDecision({ triggered: false, playing: true, position: 4, end: 8 }, 4), "fire");
     assert.equal(timing.followDecision({ triggered: false, playing: true, position: 3.5, end: 7 }, 3.5), "fire");

@@ -413,6 +413,7 @@ class FakeLive {
             if (other.children.clip && other.children.clip !== clip) { other.children.clip.props.is_playing = 0; }
         }
         slot.props.is_triggered = 0;
+        this.song.props.is_playing = 1;
         clip.props.is_playing = 1;
         clip.props.playing_position = position;
         track.props.playing_slot_index = track.children.clip_slots.indexOf(slot);

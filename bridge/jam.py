@@ -118,6 +118,12 @@ def lead_bars(made_s: float, played_s: float, bar_s: float) -> float:
     return (made_s - played_s) / bar_s
 
 
+def is_slow(speed_x: float, lead: float) -> bool:
+    """Whether to warn (``jam_slow``): a segment made slower than it plays, or playback has
+    caught up with generation."""
+    return speed_x < 1.0 or lead < 0.0
+
+
 def speed(audio_s: float, wall_s: float) -> float:
     """Seconds of music made per second of wall time (1 = exactly real time)."""
     return audio_s / wall_s if wall_s > 0 else math.inf
@@ -448,7 +454,7 @@ class JamManager:
             spd = speed(length_s, wall)
             self._reply(jam, "/musicgen/jam_segment",
                         [jam.id, info["index"], job.id, jam.last_path or "", float(length_s), float(lead)])
-            if spd < 1.0 or lead < 0:
+            if is_slow(spd, lead):
                 self._reply(jam, "/musicgen/jam_slow", [jam.id, float(spd), float(lead)])
             if spd < 1.0:
                 log.warning("jam %s: segment %d made at %.2fx real time: slower than playback (lead %.2f bars)",

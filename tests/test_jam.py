@@ -45,6 +45,8 @@ def test_lead_and_speed():
     assert jam.lead_bars(4 * 2 * bar_s, 2 * bar_s, bar_s) == pytest.approx(6.0)
     assert jam.lead_bars(2 * bar_s, 5 * bar_s, bar_s) == pytest.approx(-3.0)
     assert jam.speed(4.0, 2.0) == 2.0 and jam.speed(4.0, 8.0) == 0.5
+    assert not jam.is_slow(2.0, 3.0)
+    assert jam.is_slow(0.5, 3.0) and jam.is_slow(2.0, -0.5)
 
 
 def test_join_is_smooth_on_a_waveform():

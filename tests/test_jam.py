@@ -137,6 +137,9 @@ def test_jam_of_four_segments_joins_sample_exactly(daemon, client, tmp_path):
     segs = client.messages("/musicgen/jam_segment", "jam4")
     assert [s[1] for s in segs] == [0, 1, 2, 3]
     assert [s[2] for s in segs] == [f"jam4.s{k}" for k in range(4)]
+    # lead: playback starts with segment 0's done, so then exactly its 2 bars; never more than made
+    assert segs[0][5] == pytest.approx(2.0, abs=1e-4)  # 143743 samples: 2 bars to the sample
+    assert all(s[5] <= BARS * (i + 1) + 1e-3 for i, s in enumerate(segs))
     for s in segs:  # each segment's done came before its jam_segment, with the same path
         assert client.messages("/musicgen/done", s[2]) == [[s[2], s[3]]]
     length_s = jam.segment_length_s(BPM, BPB, BARS)

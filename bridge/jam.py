@@ -3,25 +3,15 @@
 A jam is a chain of ordinary jobs. Segment 0 is a text generation (or a continuation of a seed
 clip); segment k+1 is a continuation whose audio prompt is the last (up to 10 s) of segment k's
 file, so every segment is journaled, written, sidecar'd and answered with ``done`` like any clip.
-This module holds the jam's state, the pure planning (segment bounds in samples at the tempo, the
-continuation window, lead, speed) and the audio shaping of a segment (its join to the previous
-one); :class:`JamManager` reacts to each segment's end. The daemon wiring is a few lines.
+This module holds the jam's state and the pure planning (segment bounds in samples at the tempo,
+the continuation window, lead, speed); :class:`JamManager` reacts to each segment's end. The
+audio of a join is in :mod:`bridge.jam_join`. The daemon wiring is a few lines.
 
 Timeline: segment k covers samples ``[round(k*L*sr), round((k+1)*L*sr))`` of the jam, with ``L``
 the segment length in seconds (``bars * beats_per_bar * 60 / bpm``), so lengths may differ by one
 sample but the joins never drift from the tempo.
 
-Joins: the engine returns a continuation's new audio starting exactly at the prompt's end, but
-decoded from the codec's codes of the prompt, not from the prompt itself, so the first new sample
-does not follow the previous file's last one. Each segment is therefore generated ``TAIL_S``
-longer; the first ``JOIN_FADE_S`` of that tail (what the model made right after the segment's
-end, in the same decode) is kept in the segment's sidecar, and the next segment's head is an
-equal-power crossfade from that tail into its own audio. The join is as smooth as any two samples
-inside one clip. Written by hand: no library knows MusicGen continuations' seams.
-
-Loudness: segment 0 is normalized as the request says; continuations keep the level the music
-already has (the prompt is the previous, normalized segment), only clipped to [-1, 1], so no gain
-step lands on a join.
+Joins and loudness: see :mod:`bridge.jam_join`.
 
 Not durable on purpose: a jam lives in the daemon's memory. After ``kill -9`` the journal re-runs
 the segment that was running (same seed and file names, delivered once) and the jam then ends
@@ -30,17 +20,12 @@ with ``/musicgen/jam_ended <id> restarted``.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import math
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
-
-import numpy as np
 
 from .errors import BAD_REQUEST, DUPLICATE_ID, NOT_FOUND, RequestError
 
@@ -48,10 +33,6 @@ log = logging.getLogger("bridge.jam")
 
 #: At most this much of the previous segment's end is the next segment's audio prompt.
 CONTEXT_S = 10.0
-#: Audio generated past each segment's end (for the next join's crossfade).
-TAIL_S = 0.05
-#: Length of the crossfade at each join.
-JOIN_FADE_S = 0.02
 #: A segment id is ``<jam id>.s<index>``; jam ids leave room for the suffix in a 64-character id.
 MAX_JAM_ID_CHARS = 56
 MAX_SEGMENTS = 100000
@@ -127,60 +108,6 @@ def is_slow(speed_x: float, lead: float) -> bool:
 def speed(audio_s: float, wall_s: float) -> float:
     """Seconds of music made per second of wall time (1 = exactly real time)."""
     return audio_s / wall_s if wall_s > 0 else math.inf
-
-
-# --- the audio of a segment ------------------------------------------------------------------
-
-def _fades(n: int) -> tuple[np.ndarray, np.ndarray]:
-    t = (np.arange(n, dtype=np.float64) + 0.5) / n
-    return np.cos(0.5 * np.pi * t).astype(np.float32), np.sin(0.5 * np.pi * t).astype(np.float32)
-
-
-def encode_tail(tail: np.ndarray) -> dict:
-    data = np.ascontiguousarray(tail, dtype="<f4")
-    return {"channels": int(data.shape[0]), "samples": int(data.shape[1]),
-            "f32le_b64": base64.b64encode(data.tobytes()).decode("ascii")}
-
-
-def decode_tail(meta: dict) -> np.ndarray:
-    raw = base64.b64decode(meta["f32le_b64"])
-    return np.frombuffer(raw, dtype="<f4").reshape(int(meta["channels"]), int(meta["samples"])).astype(np.float32)
-
-
-def read_tail(clip_path: str | Path) -> np.ndarray | None:
-    """The join tail kept in a jam segment's sidecar (``<clip>.json``), or None."""
-    side = Path(clip_path).with_name(Path(clip_path).name + ".json")
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8")).get("jam", {}).get("tail")
-        return decode_tail(meta) if meta else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def shape_segment(audio: np.ndarray, sr: int, length_samples: int, *, prev_tail: np.ndarray | None,
-                  normalize_fn: Callable[[np.ndarray], np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
-    """One generated segment (with ``TAIL_S`` extra) -> (its clip audio, its join tail).
-
-    ``prev_tail``: the previous segment's tail; the head is crossfaded from it. ``normalize_fn``:
-    the first segment's normalization (its gain is measured and applied to the tail too); None
-    keeps the level and clips to [-1, 1].
-    """
-    fade_n = int(round(JOIN_FADE_S * sr))
-    if audio.shape[1] < length_samples + fade_n:
-        audio = np.pad(audio, ((0, 0), (0, length_samples + fade_n - audio.shape[1])))
-    body = audio[:, :length_samples].astype(np.float32, copy=True)
-    tail = audio[:, length_samples:length_samples + fade_n].astype(np.float32, copy=True)
-    if prev_tail is not None and prev_tail.shape[0] == body.shape[0]:
-        n = min(prev_tail.shape[1], length_samples)
-        fade_out, fade_in = _fades(n)
-        body[:, :n] = prev_tail[:, :n] * fade_out + body[:, :n] * fade_in
-    if normalize_fn is not None:
-        normed = normalize_fn(body)
-        denom = float(np.sum(body.astype(np.float64) ** 2))
-        gain = float(np.sum(normed.astype(np.float64) * body) / denom) if denom > 0 else 1.0
-        body, tail = normed.astype(np.float32), tail * gain
-    body = np.clip(body, -1.0, 1.0)
-    return body, np.clip(tail, -1.0, 1.0)
 
 
 # --- a jam and what happens on each segment's end -------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from . import jam as jam_audio
+from . import jam_join
 from .admission import check_melody_model, check_model, draw_seed
 from .audio import AudioError, fit_channels, make_loop, normalize, read_audio, resample
 from .clips import clip_basename, ensure_out_dir, remove_clip, update_sidecar, write_clip
@@ -100,7 +100,7 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
     seed = req.seed if req.seed is not None else draw_seed()
     length_s = req.length_s()
     jam = (req.extra or {}).get("jam")  # a jam segment (bridge/jam.py): made longer, joined, tail kept
-    gen_s = length_s + (LOOP_TAIL_S if req.loop else 0.0) + (jam_audio.TAIL_S if jam else 0.0)
+    gen_s = length_s + (LOOP_TAIL_S if req.loop else 0.0) + (jam_join.TAIL_S if jam else 0.0)
     sampling = Sampling(top_k=req.top_k, top_p=req.top_p, temperature=req.temperature, cfg=req.cfg)
     t_in = time.perf_counter()
     if req.stems:
@@ -168,13 +168,13 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
 
 def _jam_segment(audio, sr: int, length_samples: int, jam: dict, req: GenerationRequest):
     """A jam segment's audio (joined to the previous segment's tail) and its sidecar entry."""
-    prev_tail = jam_audio.read_tail(req.audio_path) if jam.get("join") and req.audio_path else None
+    prev_tail = jam_join.read_tail(req.audio_path) if jam.get("join") and req.audio_path else None
     first = req.action == "generate"  # only a segment made from text sets the jam's level
-    audio, tail = jam_audio.shape_segment(audio, sr, length_samples, prev_tail=prev_tail,
+    audio, tail = jam_join.shape_segment(audio, sr, length_samples, prev_tail=prev_tail,
                                           normalize_fn=(lambda a: normalize(a, sr, req.normalize)) if first else None)
     side = {k: jam.get(k) for k in ("id", "index", "bars", "start_sample")}
     side.update({"samples": int(audio.shape[1]), "joined": prev_tail is not None,
-                 "tail": jam_audio.encode_tail(tail)})
+                 "tail": jam_join.encode_tail(tail)})
     return audio, side
 
 

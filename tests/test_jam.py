@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge import jam
+from bridge import jam, jam_join
 from daemon_helpers import DaemonProc, OscClient
 
 BPM, BPB, BARS = 93.5, 3.5, 2  # 2 bars of 7/8, in quarter notes (docs/protocol.md, "Beats")
@@ -53,14 +53,14 @@ def test_join_is_smooth_on_a_waveform():
     """A tone cut into two segments; the second one's own audio starts at a wrong phase (as a codec
     reconstruction does). Joined through the tail, the step at the join is like any other step."""
     sr, n = SR, 4000
-    fade = int(jam.JOIN_FADE_S * sr)
+    fade = int(jam_join.JOIN_FADE_S * sr)
     t = np.arange(2 * n + fade) / sr
     tone = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[None]
-    first, tail = jam.shape_segment(tone[:, : n + fade], sr, n, prev_tail=None, normalize_fn=None)
+    first, tail = jam_join.shape_segment(tone[:, : n + fade], sr, n, prev_tail=None, normalize_fn=None)
     assert first.shape == (1, n) and tail.shape == (1, fade)
     np.testing.assert_array_equal(tail, tone[:, n:n + fade])
     shifted = (0.5 * np.sin(2 * np.pi * 220 * t[n:] + 2.0)).astype(np.float32)[None]  # wrong phase
-    joined, _ = jam.shape_segment(shifted, sr, n, prev_tail=tail, normalize_fn=None)
+    joined, _ = jam_join.shape_segment(shifted, sr, n, prev_tail=tail, normalize_fn=None)
     steps = np.abs(np.diff(tone[0, : 2 * n]))
     join_step = abs(float(joined[0, 0] - first[0, -1]))
     assert join_step <= steps.max() * 1.05
@@ -71,7 +71,7 @@ def test_join_is_smooth_on_a_waveform():
 
 def test_first_segment_gain_is_applied_to_its_tail():
     audio = (0.1 * np.sin(np.arange(5000) / 7.0)).astype(np.float32)[None]
-    body, tail = jam.shape_segment(audio, SR, 4000, prev_tail=None, normalize_fn=lambda a: a * 3.0)
+    body, tail = jam_join.shape_segment(audio, SR, 4000, prev_tail=None, normalize_fn=lambda a: a * 3.0)
     np.testing.assert_allclose(body, audio[:, :4000] * 3, rtol=1e-5)
     np.testing.assert_allclose(tail, audio[:, 4000:4000 + tail.shape[1]] * 3, rtol=1e-5)
 
@@ -166,7 +166,7 @@ def test_jam_of_four_segments_joins_sample_exactly(daemon, client, tmp_path):
         # on the waveform: segment k's first sample follows segment k-1's last like the audio that
         # was made right after it (the tail kept in k-1's sidecar), not like a cut
         prev, cur = audio[k - 1], audio[k]
-        tail = jam.decode_tail(_sidecar(paths[k - 1])["jam"]["tail"])
+        tail = jam_join.decode_tail(_sidecar(paths[k - 1])["jam"]["tail"])
         assert abs(cur[0, 0] - tail[0, 0]) <= 0.002 + 0.01 * abs(tail[0, 0])
         join_step = float(np.max(np.abs(cur[:, 0] - prev[:, -1])))
         inner = np.abs(np.diff(np.concatenate([prev[:, -2000:], tail], axis=1), axis=1))

@@ -18,7 +18,7 @@ from typing import Any, Collection, Mapping
 
 import mido
 
-ACTIONS = ("generate", "continue_last", "melody", "cancel", "arm_capture")
+ACTIONS = ("generate", "continue_last", "melody", "cancel", "arm_capture", "jam", "jam_stop")
 APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 FEEDBACK_EVENTS = ("started", "done", "error", "cancelled")
 MESSAGE_KINDS = ("note", "cc", "program")
@@ -291,9 +291,9 @@ def _trigger(spec: Any, index: int, presets: Collection[str] | None) -> Trigger:
     preset = spec.get("preset")
     if preset is not None and (not isinstance(preset, str) or not preset):
         raise MidiConfigError(f"{where}: preset must be a preset name, not {preset!r}")
-    if action == "generate" and preset is None:
-        raise MidiConfigError(f"{where}: action generate needs a preset")
-    if action in ("cancel", "arm_capture") and preset is not None:
+    if action in ("generate", "jam") and preset is None:
+        raise MidiConfigError(f"{where}: action {action} needs a preset")
+    if action in ("cancel", "arm_capture", "jam_stop") and preset is not None:
         raise MidiConfigError(f"{where}: action {action} takes no preset")
     if preset is not None and presets is not None and preset not in presets:
         raise MidiConfigError(f"{where}: unknown preset {preset!r}")

@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--midi-out-connect", metavar="NAME",
                    help="send feedback to existing MIDI outputs whose name matches (Windows: a loopMIDI port)")
     s.add_argument("--midi-api", choices=["auto", "alsa", "jack", "coremidi", "winmm"])
+    s.add_argument("--models-dir", help="folder of fine-tunes and local models, listed by /musicgen/models "
+                   "(default ~/Music/MusicGen Models)")
+    s.add_argument("--switch-models", action="store_true",
+                   help="a request's `model` may name another model: it loads when the job's turn comes")
     s.add_argument("--verbose", "-v", action="store_true")
 
     m = sub.add_parser("make-test-model", help="write a tiny random-weight MusicGen for offline tests")

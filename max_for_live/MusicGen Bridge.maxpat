@@ -228,11 +228,11 @@
 			{
 				"box": {
 					"maxclass": "newobj",
-					"text": "route seed dice prompt folder host replyport_auto token",
+					"text": "route seed dice prompt folder host replyport_auto token model",
 					"numinlets": 2,
-					"numoutlets": 8,
+					"numoutlets": 9,
 					"patching_rect": [900, 480, 300, 22],
-					"outlettype": ["", "", "", "", "", "", "", ""],
+					"outlettype": ["", "", "", "", "", "", "", "", ""],
 					"id": "obj-17"
 				}
 			},
@@ -1859,6 +1859,12 @@
 				"patchline": {
 					"source": ["obj-17", 6],
 					"destination": ["obj-77", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-17", 7],
+					"destination": ["obj-39", 0]
 				}
 			},
 			{

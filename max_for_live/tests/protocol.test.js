@@ -172,3 +172,17 @@ test("stems: the request key is an int 0/1; /musicgen/stems parses into tagged p
     // an old-style done is unchanged: only the mix paths
     assert.deepEqual(p.parseReply("/musicgen/done", ["j", "/o/a.wav"]).paths, ["/o/a.wav"]);
 });
+
+test("models and load: requests built, replies parsed", () => {
+    assert.deepEqual(p.buildLoad("my ft", { reply_port: 9001 }).map((a) => a.v),
+        ["/musicgen/load", "my ft", "reply_port", 9001]);
+    assert.throws(() => p.buildLoad(" "), /needs a model name/);
+    assert.deepEqual(p.buildModels({ token: "t" }).map((a) => a.v), ["/musicgen/models", "token", "t"]);
+    const r = p.parseReply("/musicgen/models", [2, "small", 0, 0, 0, 1, "melody", 1, 0, 6000.5, 0]);
+    assert.deepEqual(r.models, [
+        { name: "small", melody: false, stereo: false, sizeMb: 0, loaded: true },
+        { name: "melody", melody: true, stereo: false, sizeMb: 6000.5, loaded: false }]);
+    assert.deepEqual(p.parseReply("/musicgen/models", [5, "only", 0]).models, []);
+    assert.deepEqual(p.parseReply("/musicgen/loading", ["x", 1.5]), { type: "loading", name: "x", fraction: 1 });
+    assert.deepEqual(p.parseReply("/musicgen/loaded", ["x"]), { type: "loaded", name: "x" });
+});

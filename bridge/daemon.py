@@ -78,6 +78,7 @@ class Daemon:
         self.osc.start()
         self.inbox = Inbox(self.cfg.inbox, self._on_inbox, poll_s=self.cfg.inbox_poll_s)
         self.inbox.start()
+        self.write_models_file()
         if self._midi_factory is not None:
             self.midi = self._midi_factory(self._on_midi)
             self.delivery.midi = self.midi
@@ -197,7 +198,7 @@ class Daemon:
         self.target_model = self.engine.loaded.spec  # what jobs that name no model run on
         self.worker.switcher = Switcher(self.engine, dtype=self.cfg.dtype, resolve=self.resolve_model,
                                         reply=self.send, job_reply=self.delivery.reply,
-                                        on_failed=self._load_failed)
+                                        on_failed=self._load_failed, on_switched=self.write_models_file)
 
     def _load_failed(self, name: str) -> None:
         """A ``/musicgen/load`` that failed: the jobs it retargeted go back to the loaded model."""
@@ -264,6 +265,15 @@ class Daemon:
                     self.journal.set_model(job, name)
             self.worker.switcher.request(name, reply)
         log.info("model %s asked for; it loads after the running job", name)
+
+    def write_models_file(self) -> None:
+        """``<inbox>/models.txt``: the models list for clients that read files (REAPER)."""
+        from .models import catalogue, write_models_file
+
+        try:
+            write_models_file(self.cfg.inbox, catalogue(self.cfg.models_dir, self.engine.loaded))
+        except OSError as exc:
+            log.warning("cannot write the models list into %s: %s", self.cfg.inbox, exc)
 
     def models_args(self) -> list:
         """The arguments of the ``/musicgen/models`` reply."""

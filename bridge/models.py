@@ -167,3 +167,22 @@ def reply_args(entries: list[ModelEntry], max_bytes: int = REPLY_MAX_BYTES) -> l
         used += cost
         count += 1
     return [count, *args]
+
+
+MODELS_FILE = "models.txt"
+
+
+def write_models_file(folder: Path, entries: list[ModelEntry]) -> Path:
+    """``<folder>/models.txt`` for clients without sockets (REAPER): a header line, then one line
+    per model, ``name<TAB>melody<TAB>stereo<TAB>size_mb<TAB>loaded``; replaced atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["# name\tmelody\tstereo\tsize_mb\tloaded (written by musicgen-bridge; /musicgen/models)"]
+    for e in entries:
+        name = e.name.replace("\t", " ").replace("\n", " ")
+        lines.append(f"{name}\t{int(e.melody)}\t{int(e.stereo)}\t{e.size_mb:g}\t{int(e.loaded)}")
+    target = folder / MODELS_FILE
+    tmp = folder / f".{MODELS_FILE}.{os.getpid()}.tmp"
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return target

@@ -138,10 +138,12 @@ class Switcher:
     client that asked; ``job_reply(job, address, args)`` a job's client."""
 
     def __init__(self, engine, *, dtype: str, resolve: Callable[[str], str], reply, job_reply,
-                 on_failed: Callable[[str], None] = lambda name: None):
+                 on_failed: Callable[[str], None] = lambda name: None,
+                 on_switched: Callable[[], None] = lambda: None):
         import threading
 
         self.on_failed = on_failed
+        self.on_switched = on_switched
         self.engine = engine
         self.dtype = dtype
         self.resolve = resolve
@@ -175,6 +177,7 @@ class Switcher:
                 self.on_failed(name)
                 self.reply(target, "/musicgen/error", ["", UNKNOWN_MODEL, str(exc)])
                 continue
+            self.on_switched()
             self.reply(target, "/musicgen/loaded", [name])
 
     def for_job(self, job) -> None:
@@ -192,3 +195,4 @@ class Switcher:
                    say=lambda f: self.job_reply(job, "/musicgen/loading", [name, float(f)]))
         except ModelLoadError as exc:
             raise RequestError(UNKNOWN_MODEL, str(exc)) from None
+        self.on_switched()

@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--midi-out-connect", metavar="NAME",
                    help="send feedback to existing MIDI outputs whose name matches (Windows: a loopMIDI port)")
     s.add_argument("--midi-api", choices=["auto", "alsa", "jack", "coremidi", "winmm"])
+    s.add_argument("--models-dir", help="folder of fine-tunes and local models, listed by /musicgen/models "
+                   "(default ~/Music/MusicGen Models)")
+    s.add_argument("--switch-models", action="store_true",
+                   help="a request's `model` may name another model: it loads when the job's turn comes")
     s.add_argument("--verbose", "-v", action="store_true")
 
     m = sub.add_parser("make-test-model", help="write a tiny random-weight MusicGen for offline tests")
@@ -87,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--stereo", action="store_true", help="a stereo model")
 
     sub.add_parser("paths", help="print the default state, inbox and output folders")
+
+    cv = sub.add_parser("convert", help="convert an audiocraft-format fine-tune to the transformers layout")
+    cv.add_argument("src", help="the fine-tune: its folder (state_dict.bin ...) or its state_dict.bin")
+    cv.add_argument("dst", help="a new (or empty) folder for the converted model")
+    cv.add_argument("--base", help="the official model it extends (short name, hub id or folder); "
+                    "default: named in its config, else the official model of its size")
 
     mc = sub.add_parser("mcp", help="MCP server for AI assistants (stdio), a client of the running daemon")
     mc.add_argument("--host", help="the daemon's host (default: from --config, else 127.0.0.1)")
@@ -109,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_generate(args)
         if args.command == "make-test-model":
             return cmd_make_test_model(args)
+        if args.command == "convert":
+            return cmd_convert(args)
         if args.command == "serve":
             from .serve import serve_main
 
@@ -130,6 +142,21 @@ def main(argv: list[str] | None = None) -> int:
         print("musicgen-bridge: interrupted", file=sys.stderr)
         return 130
     return EXIT_USAGE
+
+
+def cmd_convert(args) -> int:
+    from .engine.audiocraft import ConversionError, convert
+    from .engine.loading import quiet_transformers
+    from .engine.specs import SHORT_NAMES
+
+    quiet_transformers()
+    base = SHORT_NAMES.get(args.base, args.base) if args.base else None
+    try:
+        out = convert(args.src, args.dst, base=base, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    except ConversionError as exc:
+        raise CliError(str(exc)) from None
+    print(out)
+    return 0
 
 
 def cmd_make_test_model(args) -> int:

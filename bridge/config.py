@@ -8,6 +8,8 @@ osc_port = 9000
 output_dir = "~/Music/MusicGen"
 queue_size = 16
 roots = ["~/Music", "~/Documents/REAPER Media"]   # request file paths must lie under these
+models_dir = "~/Music/MusicGen Models"  # fine-tunes and local models, listed by /musicgen/models
+switch_models = false      # true: a request's `model` may name another model (docs/engine.md)
 
 [defaults]                 # request keys applied to every request
 duration = 8.0
@@ -105,6 +107,8 @@ class ServeConfig:
     midi: dict = field(default_factory=dict)
     midi_flags: dict = field(default_factory=dict)
     inbox_poll_s: float = 0.25
+    models_dir: Path = field(default_factory=lambda: Path.home() / "Music" / "MusicGen Models")
+    switch_models: bool = False   # a request's ``model`` may name another model (loaded when its turn comes)
 
     @property
     def inbox(self) -> Path:
@@ -113,7 +117,8 @@ class ServeConfig:
 
 _SCALARS = {"model": str, "device": str, "dtype": str, "decoder": str, "host": str, "osc_port": int,
             "output_dir": Path, "state_dir": Path, "inbox_dir": Path, "token": str, "queue_size": int,
-            "verbose": bool, "inbox_poll_s": float, "stems_model": str}
+            "verbose": bool, "inbox_poll_s": float, "stems_model": str, "models_dir": Path,
+            "switch_models": bool}
 _TABLES = ("defaults", "presets", "reaper", "midi")
 
 
@@ -161,6 +166,7 @@ def build_serve_config(flags: dict[str, Any], file_data: dict[str, Any] | None =
             setattr(cfg, key, _coerce(_SCALARS[key], value))
     cfg.output_dir = Path(os.path.expanduser(str(cfg.output_dir)))
     cfg.state_dir = Path(os.path.expanduser(str(cfg.state_dir)))
+    cfg.models_dir = Path(os.path.expanduser(str(cfg.models_dir)))
     if cfg.inbox_dir is not None:
         cfg.inbox_dir = Path(os.path.expanduser(str(cfg.inbox_dir)))
     if not 1 <= cfg.osc_port <= 65535:

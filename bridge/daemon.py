@@ -76,12 +76,14 @@ class Daemon:
         self.jams.announce = self.announce  # serve sets the list after construction
         self.worker = Worker(self.engine, self.queue, self.journal, self.delivery, stopping=self._stopping,
                              separator=self.separator, clock_bpm=self.clock_bpm)
+        self._wire_models()
         self.osc = OscServer(self.cfg.host, self.cfg.osc_port, OscHandlers(self, self.send, self.cfg.token))
         self._resume()
         self.worker.start()
         self.osc.start()
         self.inbox = Inbox(self.cfg.inbox, self._on_inbox, poll_s=self.cfg.inbox_poll_s)
         self.inbox.start()
+        self.write_models_file()
         if self._midi_factory is not None:
             self.midi = self._midi_factory(self._on_midi)
             self.delivery.midi = self.midi
@@ -134,13 +136,13 @@ class Daemon:
         """
         if self._stopping.is_set():
             raise RequestError(GENERATION_FAILED, "the daemon is shutting down")
-        req, out_dir = self.admission.admit(params, action=action, req_id=req_id, lm=self.engine.loaded)
+        req, out_dir, model = self._admit(params, action=action, req_id=req_id)
         if extra:
             req.extra.update(extra)
         if reply is not None:
             req.reply_host, req.reply_port = reply[0], int(reply[1])
         job = Job(request=req, source=source, reply_host=reply[0] if reply else None,
-                  reply_port=int(reply[1]) if reply else None, out_dir=str(out_dir))
+                  reply_port=int(reply[1]) if reply else None, out_dir=str(out_dir), model=model)
         with self._accept_lock:
             if self.queue.find(req.id) is not None or self.journal.is_active(req.id):
                 raise RequestError(DUPLICATE_ID, f"a job with id {req.id!r} is already queued or running")
@@ -196,6 +198,97 @@ class Daemon:
         """One OSC message from the daemon's port (never raises)."""
         if target is not None and self.osc is not None:
             self.osc.send(target, address, args)
+
+    # --- models: list, load, switch (docs/engine.md "Switching models") ----------------------
+
+    def _wire_models(self) -> None:
+        from .switching import Switcher
+
+        self.target_model = self.engine.loaded.spec  # what jobs that name no model run on
+        self.worker.switcher = Switcher(self.engine, dtype=self.cfg.dtype, resolve=self.resolve_model,
+                                        reply=self.send, job_reply=self.delivery.reply,
+                                        on_failed=self._load_failed, on_switched=self.write_models_file)
+
+    def _load_failed(self, name: str) -> None:
+        """A ``/musicgen/load`` that failed: the jobs it retargeted go back to the loaded model."""
+        with self._accept_lock:
+            if self.target_model != name:
+                return
+            self.target_model = self.engine.loaded.spec
+            for job in self.queue.queued():
+                if not job.request.model and job.model == name:
+                    self.journal.set_model(job, self.target_model)
+
+    def resolve_model(self, name: str) -> str:
+        from .models import resolve_name
+
+        return resolve_name(name, self.cfg.models_dir)
+
+    def check_loadable(self, name: str) -> None:
+        """Raise ``unknown_model`` unless ``name`` is a model this daemon could load (by its name
+        and files; the weights are read only when it loads)."""
+        from .engine.audiocraft import find_checkpoint
+        from .engine.specs import SHORT_NAMES, resolve_model_spec
+        from .errors import UNKNOWN_MODEL
+
+        spec = self.resolve_model(name)
+        if self.engine.loaded.is_named(spec) or find_checkpoint(spec) is not None:
+            return
+        try:
+            resolve_model_spec(spec)
+        except (KeyError, ValueError, FileNotFoundError) as exc:
+            raise RequestError(UNKNOWN_MODEL, f"no model {name!r}: use one of {', '.join(SHORT_NAMES)}, a hub id, "
+                               f"a name from /musicgen/models or a folder ({exc.__class__.__name__})") from None
+
+    def _admit(self, params: dict, *, action: str, req_id: str):
+        """Admit a request; returns it, its output folder and the model it will run on. The checks
+        that need the model run now when that model is loaded, else when its turn comes."""
+        from .admission import check_melody_model, check_memory, check_model
+        from .errors import UNKNOWN_MODEL
+
+        lm = self.engine.loaded
+        req, out_dir = self.admission.admit(params, action=action, req_id=req_id, lm=None)
+        model = req.model or self.target_model
+        if lm.is_named(model) or lm.spec == model:
+            if req.model:
+                check_model(lm, req)
+            check_melody_model(lm, req)
+            check_memory(lm, req)
+        elif req.model and not self.cfg.switch_models and req.model != self.target_model:
+            raise RequestError(UNKNOWN_MODEL, f"model {req.model!r} is not loaded; this daemon runs "
+                               f"{self.target_model!r}; send /musicgen/load {req.model} first, or set "
+                               "switch_models = true in the config")
+        else:
+            self.check_loadable(model)
+        return req, out_dir, model
+
+    def load(self, name: str, reply) -> None:
+        """``/musicgen/load``: jobs from now on (and queued ones that named no model) run on
+        ``name``; the worker loads it after the running job. Raises ``unknown_model`` at once for a
+        name that cannot be a model."""
+        self.check_loadable(name)
+        with self._accept_lock:
+            self.target_model = name
+            for job in self.queue.queued():
+                if not job.request.model:
+                    self.journal.set_model(job, name)
+            self.worker.switcher.request(name, reply)
+        log.info("model %s asked for; it loads after the running job", name)
+
+    def write_models_file(self) -> None:
+        """``<inbox>/models.txt``: the models list for clients that read files (REAPER)."""
+        from .models import catalogue, write_models_file
+
+        try:
+            write_models_file(self.cfg.inbox, catalogue(self.cfg.models_dir, self.engine.loaded))
+        except OSError as exc:
+            log.warning("cannot write the models list into %s: %s", self.cfg.inbox, exc)
+
+    def models_args(self) -> list:
+        """The arguments of the ``/musicgen/models`` reply."""
+        from .models import catalogue, reply_args
+
+        return reply_args(catalogue(self.cfg.models_dir, self.engine.loaded))
 
     # --- request files and MIDI -------------------------------------------------------------
 

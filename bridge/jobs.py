@@ -46,6 +46,7 @@ class Job:
     run_started: float = 0.0
     seq: int | None = None              # its row in the journal (an id may be used again later)
     preview_started: float | None = None
+    model: str = ""                     # the model it runs on (its own ``model``, else the daemon's then)
 
     @property
     def id(self) -> str:
@@ -78,6 +79,9 @@ class Journal:
                  result TEXT,
                  delivered INTEGER NOT NULL DEFAULT 0,
                  created REAL NOT NULL, updated REAL NOT NULL)""")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "model" not in columns:  # journals written before models could be switched
+            self._db.execute("ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT ''")
         self._db.execute("CREATE INDEX IF NOT EXISTS jobs_id ON jobs(id)")
         self._db.execute("CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state)")
 
@@ -90,10 +94,10 @@ class Journal:
         now = time.time()
         with self._lock:
             cur = self._db.execute(
-                "INSERT INTO jobs(id, state, source, request, reply_host, reply_port, out_dir, created, updated)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO jobs(id, state, source, request, reply_host, reply_port, out_dir, created, updated, model)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (job.id, job.state, job.source, json.dumps(job.request.to_dict()), job.reply_host,
-                 job.reply_port, job.out_dir, job.created, now))
+                 job.reply_port, job.out_dir, job.created, now, job.model))
             job.seq = cur.lastrowid
 
     def set_state(self, job: Job, state: str, result: dict | None = None) -> None:
@@ -103,6 +107,12 @@ class Journal:
         with self._lock:
             self._db.execute("UPDATE jobs SET state=?, result=?, updated=? WHERE " + _ROW,
                              (state, json.dumps(job.result) if job.result else None, time.time(), job.seq, job.id))
+
+    def set_model(self, job: Job, model: str) -> None:
+        """Record that ``job`` now runs on ``model`` (a ``/musicgen/load`` retargets queued jobs)."""
+        job.model = model
+        with self._lock:
+            self._db.execute("UPDATE jobs SET model=?, updated=? WHERE " + _ROW, (model, time.time(), job.seq, job.id))
 
     def mark_delivered(self, job: Job) -> None:
         job.delivered = True
@@ -122,16 +132,16 @@ class Journal:
         """Jobs to resume at start: not final, or final but never delivered; oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, state, source, request, reply_host, reply_port, out_dir, result, delivered, created, seq"
+                "SELECT id, state, source, request, reply_host, reply_port, out_dir, result, delivered, created, seq, model"
                 " FROM jobs WHERE state IN ('queued','running') OR delivered=0 ORDER BY seq").fetchall()
         jobs = []
-        for (jid, state, source, req, host, port, out_dir, result, delivered, created, seq) in rows:
+        for (jid, state, source, req, host, port, out_dir, result, delivered, created, seq, model) in rows:
             request = GenerationRequest.from_dict(json.loads(req))
             if isinstance(request.melody_notes, list):
                 request.melody_notes = [tuple(n) for n in request.melody_notes]
             jobs.append(Job(request=request, source=source, reply_host=host, reply_port=port, out_dir=out_dir,
                             created=created, state=state, result=json.loads(result) if result else {},
-                            delivered=bool(delivered), seq=seq))
+                            delivered=bool(delivered), seq=seq, model=model or ""))
         return jobs
 
 
@@ -198,6 +208,11 @@ class JobQueue:
                     self._jobs.remove(job)
                     return job
         return None
+
+    def queued(self) -> list[Job]:
+        """The waiting jobs, next first (a snapshot)."""
+        with self._cond:
+            return list(self._jobs)
 
     def find(self, job_id: str) -> Job | None:
         with self._cond:

@@ -59,6 +59,8 @@ class OscHandlers:
             "ping": (self.ping, False),
             "status": (self.status, False),
             "jam": (self.jam, True),
+            "models": (self.models, False),
+            "load": (self.load, False),
         }
 
     def __call__(self, address: str, args: list, sender: Address) -> None:
@@ -155,6 +157,18 @@ class OscHandlers:
     def status(self, verb: str, args: list, call: _Call) -> None:
         self._options(args, call, PREFIX + verb)
         self.send(call.target, "/musicgen/status", self.daemon.status_args())
+
+    def models(self, verb: str, args: list, call: _Call) -> None:
+        """``/musicgen/models [key value]...``: the loadable models, one reply."""
+        self._options(args, call, PREFIX + verb)
+        self.send(call.target, "/musicgen/models", self.daemon.models_args())
+
+    def load(self, verb: str, args: list, call: _Call) -> None:
+        """``/musicgen/load <name> [key value]...``: switch the model (after the running job)."""
+        if not args or not isinstance(args[0], str) or not args[0].strip():
+            raise RequestError(BAD_REQUEST, "/musicgen/load needs <name:s> [key value]...")
+        self._options(args[1:], call, PREFIX + verb)
+        self.daemon.load(args[0].strip(), call.target)
 
 
 def pairs_to_dict(args: list) -> dict[str, Any]:

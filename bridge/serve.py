@@ -56,7 +56,9 @@ def serve_main(args) -> int:
                  "host": args.host, "osc_port": args.osc_port, "output_dir": args.output_dir,
                  "state_dir": args.state_dir, "inbox_dir": args.inbox_dir, "token": args.token,
                  "queue_size": args.queue_size, "verbose": args.verbose or None,
-                 "stems_model": getattr(args, "stems_model", None)}
+                 "stems_model": getattr(args, "stems_model", None),
+                 "models_dir": getattr(args, "models_dir", None),
+                 "switch_models": getattr(args, "switch_models", None) or None}
         cfg = build_serve_config(flags, file_data)
         announce = _parse_targets(announce_raw)
     except ConfigError as exc:

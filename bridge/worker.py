@@ -52,6 +52,7 @@ class Worker:
         #: honoured) or an ended one (and is answered ``already_done``), never a job in between.
         self.outcome_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.switcher = None  # a bridge.switching.Switcher: loads another model between jobs
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.loop, name="worker", daemon=True)
@@ -64,6 +65,8 @@ class Worker:
 
     def loop(self) -> None:
         while not self.stopping.is_set():
+            if self.switcher is not None:
+                self.switcher.run_pending()
             job = self.queue.get(timeout=0.5)
             if job is None:
                 continue
@@ -83,6 +86,8 @@ class Worker:
         self.delivery.feedback("started", job)
         self.delivery.reply(job, "/musicgen/progress", [job.id, 0.0])
         try:
+            if self.switcher is not None:
+                self.switcher.for_job(job)
             result = render(self.engine, req, job.out_dir, hook=self._progress_hook(job), clock_bpm=self.clock_bpm(),
                             owner=f"{job.id}@{job.created:.6f}", when=job.created,
                             preview=self._previewer(job) if req.preview else None, separator=self.separator)

@@ -228,11 +228,11 @@
 			{
 				"box": {
 					"maxclass": "newobj",
-					"text": "route seed dice prompt folder host replyport_auto token jam listen",
+					"text": "route seed dice prompt folder host replyport_auto token jam listen model",
 					"numinlets": 2,
-					"numoutlets": 10,
+					"numoutlets": 11,
 					"patching_rect": [900, 480, 300, 22],
-					"outlettype": ["", "", "", "", "", "", "", "", "", ""],
+					"outlettype": ["", "", "", "", "", "", "", "", "", "", ""],
 					"id": "obj-17"
 				}
 			},
@@ -2002,6 +2002,12 @@
 				"patchline": {
 					"source": ["obj-17", 6],
 					"destination": ["obj-77", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-17", 9],
+					"destination": ["obj-39", 0]
 				}
 			},
 			{

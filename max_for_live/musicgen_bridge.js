@@ -282,7 +282,9 @@ var ADDRESS = {
     cancel: "/musicgen/cancel",
     status: "/musicgen/status",
     ping: "/musicgen/ping",
-    jam: "/musicgen/jam"
+    jam: "/musicgen/jam",
+    models: "/musicgen/models",
+    load: "/musicgen/load"
 };
 
 // The request keys' types and limits (bridge/protocol_keys.json, written into mgb_limits.js).
@@ -415,6 +417,18 @@ function buildJamCommand(id, command, text, opts) {
         throw new Error("unknown jam command " + command);
     }
     return msg.concat(keyValueAtoms(pick(opts, ["token", "reply_port"])));
+}
+
+// /musicgen/models [token value] [reply_port value]: the daemon answers with the loadable models.
+function buildModels(opts) {
+    return [atomSym(ADDRESS.models)].concat(keyValueAtoms(pick(opts, ["token", "reply_host", "reply_port"])));
+}
+
+// /musicgen/load <name> [token value] [reply_port value]: switch the daemon's model.
+function buildLoad(name, opts) {
+    if (!name || /^\s*$/.test(String(name))) { throw new Error("load needs a model name"); }
+    return [atomSym(ADDRESS.load), atomSym(String(name))]
+        .concat(keyValueAtoms(pick(opts, ["token", "reply_host", "reply_port"])));
 }
 
 function pick(obj, keys) {
@@ -555,6 +569,18 @@ function parseReply(address, args) {
         return { type: "jam_ended", id: str(a[0]), reason: str(a[1]), segments: Math.round(Number(a[2])) || 0 };
     case "/musicgen/pong":
         return { type: "pong", version: str(a[0]) };
+    case "/musicgen/models":
+        // <count:i> then <name:s> <melody:i> <stereo:i> <size_mb:f> <loaded:i> per model
+        fields = [];
+        for (i = 1; i + 4 < a.length && fields.length < (Number(a[0]) || 0); i += 5) {
+            fields.push({ name: str(a[i]), melody: Number(a[i + 1]) === 1, stereo: Number(a[i + 2]) === 1,
+                sizeMb: Number(a[i + 3]) || 0, loaded: Number(a[i + 4]) === 1 });
+        }
+        return { type: "models", models: fields };
+    case "/musicgen/loading":
+        return { type: "loading", name: str(a[0]), fraction: clamp01(Number(a[1])) };
+    case "/musicgen/loaded":
+        return { type: "loaded", name: str(a[0]) };
     case "/musicgen/status":
         fields = {};
         for (i = 0; i + 1 < a.length; i += 2) {
@@ -600,6 +626,8 @@ var api = {
     buildCancel: buildCancel,
     buildPing: buildPing,
     buildStatus: buildStatus,
+    buildModels: buildModels,
+    buildLoad: buildLoad,
     oscSize: oscSize,
     utf8Length: utf8Length,
     notesFromLive: notesFromLive,
@@ -1261,6 +1289,7 @@ var timing = mgbRequire("mgb_timing");
 var session = mgbRequire("mgb_session");
 
 // Items of the Model menu, in order; "auto" sends no model key (the daemon's loaded model).
+// Replaced by the daemon's list (/musicgen/models) once it answers: see onModels.
 var MODEL_CHOICES = ["auto", "small", "medium", "large", "melody", "melody-large",
     "stereo-small", "stereo-medium", "stereo-large", "stereo-melody", "stereo-melody-large"];
 var PLACE_CHOICES = ["auto", "session", "arrangement"];
@@ -1344,7 +1373,16 @@ setPrompt.local = 1;
 function lengthmode(v) { S.lengthMode = toInt(v) === 1 ? 1 : 0; }
 function bars(v) { S.bars = Number(v); }
 function seconds(v) { S.seconds = Number(v); }
-function model(v) { S.modelIndex = Math.max(0, Math.min(MODEL_CHOICES.length - 1, toInt(v))); }
+function model(v) {
+    var before = S.modelIndex;
+    S.modelIndex = Math.max(0, Math.min(MODEL_CHOICES.length - 1, toInt(v)));
+    // a choice made by the user (not the menu restored while the device loads) asks the daemon
+    // to switch: the running job finishes first, then /musicgen/loading replies follow
+    if (ready && conn.isUp() && S.modelIndex > 0 && S.modelIndex !== before) {
+        sendMessage(protocol.buildLoad(MODEL_CHOICES[S.modelIndex], replyOpts()));
+        setStatus("Asking the daemon to load " + MODEL_CHOICES[S.modelIndex] + "...");
+    }
+}
 function variations(v) { S.variations = Math.max(1, Math.min(8, toInt(v))); }
 function temperature(v) { S.temperature = Number(v); }
 function cfg(v) { S.cfg = Number(v); }
@@ -1800,6 +1838,17 @@ function reply(address) {
     switch (r.type) {
     case "pong":
         return;
+    case "models":
+        onModels(r.models);
+        return;
+    case "loading":
+        progress(Math.round(r.fraction * 100));
+        setStatus("Loading model " + r.name + " " + Math.round(r.fraction * 100) + "%");
+        return;
+    case "loaded":
+        daemonModel = r.name;
+        setStatus("Model " + r.name + " loaded");
+        return;
     case "status":
         daemonModel = r.fields.model === undefined ? "" : String(r.fields.model);
         daemonDevice = r.fields.device === undefined ? "" : String(r.fields.device);
@@ -1891,6 +1940,22 @@ function adoptJob(r) {
     return jobs.get(r.id);
 }
 adoptJob.local = 1;
+
+// The daemon's models fill the Model menu ("auto" first); the choice stays on the same name.
+function onModels(models) {
+    var name = MODEL_CHOICES[S.modelIndex];
+    var choices = ["auto"];
+    var i;
+    for (i = 0; i < models.length; i++) {
+        if (models[i].name && choices.indexOf(models[i].name) < 0) { choices.push(models[i].name); }
+        if (models[i].loaded) { daemonModel = models[i].name; }
+    }
+    MODEL_CHOICES = choices;
+    S.modelIndex = Math.max(0, choices.indexOf(name));
+    outlet(OUT_UI, "model", ["_parameter_range"].concat(choices));
+    outlet(OUT_UI, "model", "set", S.modelIndex);
+}
+onModels.local = 1;
 
 function onDone(r) {
     var job = jobs.remove(r.id);
@@ -2490,6 +2555,7 @@ function showConnection() {
                 S.host + ":" + S.port);
         }
         sendMessage(protocol.buildStatus(replyOpts()));
+        sendMessage(protocol.buildModels(replyOpts()));
     } else if (conn.state === "lost") {
         setStatus("No answer from " + S.host + ":" + S.port + " (replies to port " + activeReplyPort +
             "): is `musicgen-bridge serve` running? Check host, port, firewall" + (S.token ? " and token" : ""));

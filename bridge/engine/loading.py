@@ -34,12 +34,18 @@ class LoadedModel:
     frame_rate: int      # codec frames per second (50)
     num_codebooks: int   # decoder codebooks (4 mono, 8 stereo)
     max_positions: int   # decoder max_position_embeddings (2048)
+    origin: str = ""     # an audiocraft fine-tune's own file, when ``source`` is its converted copy
 
     def is_named(self, spec: str) -> bool:
         """Whether ``spec`` names this model (its short name, hub id or folder all count)."""
-        if spec in (self.spec, self.source):
+        if spec in (self.spec, self.source) or (self.origin and spec == self.origin):
             return True
         try:
+            from .audiocraft import find_checkpoint
+
+            found = find_checkpoint(spec)
+            if found is not None:
+                return str(found) == self.origin
             return resolve_model_spec(spec)[0] == self.source
         except (KeyError, ValueError, FileNotFoundError):
             return False
@@ -102,12 +108,22 @@ def download_progress(spec: str, source: str, stream=None):
 
 
 def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedModel:
-    """Load ``spec`` (short name, hub id or local folder in the hub layout) onto a device."""
+    """Load ``spec`` (short name, hub id, local folder in the hub layout, or an audiocraft
+    fine-tune, converted once and cached: :mod:`bridge.engine.audiocraft`) onto a device."""
     quiet_transformers()
     hint = ("pass --model PATH to a local copy in the hub layout, or build an offline test model "
             "with `musicgen-bridge make-test-model DIR`")
+    from .audiocraft import ConversionError, ensure_converted, find_checkpoint
+
+    origin = find_checkpoint(spec)
     try:
-        source, is_local = resolve_model_spec(spec)
+        if origin is not None:
+            try:
+                source, is_local = str(ensure_converted(spec, progress=lambda m: log.info("%s", m))), True
+            except ConversionError as exc:
+                raise ModelLoadError(f"cannot convert fine-tune {spec!r}: {exc}") from None
+        else:
+            source, is_local = resolve_model_spec(spec)
     except KeyError:
         raise ModelLoadError(f"unknown model {spec!r}: use one of {', '.join(SHORT_NAMES)}, "
                              f"a hub id like facebook/musicgen-small, or a folder; {hint}") from None
@@ -169,7 +185,7 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedMo
         spec=spec, source=source, model=model, tokenizer=tokenizer, device=device, dtype=torch_dtype,
         is_melody=is_melody, sr=int(audio_cfg.sampling_rate), channels=int(dec.audio_channels),
         frame_rate=int(round(audio_cfg.frame_rate)), num_codebooks=int(dec.num_codebooks),
-        max_positions=int(dec.max_position_embeddings),
+        max_positions=int(dec.max_position_embeddings), origin=str(origin or ""),
     )
     log.info("model %s loaded from %s on %s (%s)", spec, source, device, str(torch_dtype).replace("torch.", ""))
     return loaded

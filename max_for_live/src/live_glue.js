@@ -36,6 +36,7 @@ var timing = mgbRequire("mgb_timing");
 var session = mgbRequire("mgb_session");
 
 // Items of the Model menu, in order; "auto" sends no model key (the daemon's loaded model).
+// Replaced by the daemon's list (/musicgen/models) once it answers: see onModels.
 var MODEL_CHOICES = ["auto", "small", "medium", "large", "melody", "melody-large",
     "stereo-small", "stereo-medium", "stereo-large", "stereo-melody", "stereo-melody-large"];
 var PLACE_CHOICES = ["auto", "session", "arrangement"];
@@ -119,7 +120,16 @@ setPrompt.local = 1;
 function lengthmode(v) { S.lengthMode = toInt(v) === 1 ? 1 : 0; }
 function bars(v) { S.bars = Number(v); }
 function seconds(v) { S.seconds = Number(v); }
-function model(v) { S.modelIndex = Math.max(0, Math.min(MODEL_CHOICES.length - 1, toInt(v))); }
+function model(v) {
+    var before = S.modelIndex;
+    S.modelIndex = Math.max(0, Math.min(MODEL_CHOICES.length - 1, toInt(v)));
+    // a choice made by the user (not the menu restored while the device loads) asks the daemon
+    // to switch: the running job finishes first, then /musicgen/loading replies follow
+    if (ready && conn.isUp() && S.modelIndex > 0 && S.modelIndex !== before) {
+        sendMessage(protocol.buildLoad(MODEL_CHOICES[S.modelIndex], replyOpts()));
+        setStatus("Asking the daemon to load " + MODEL_CHOICES[S.modelIndex] + "...");
+    }
+}
 function variations(v) { S.variations = Math.max(1, Math.min(8, toInt(v))); }
 function temperature(v) { S.temperature = Number(v); }
 function cfg(v) { S.cfg = Number(v); }
@@ -575,6 +585,17 @@ function reply(address) {
     switch (r.type) {
     case "pong":
         return;
+    case "models":
+        onModels(r.models);
+        return;
+    case "loading":
+        progress(Math.round(r.fraction * 100));
+        setStatus("Loading model " + r.name + " " + Math.round(r.fraction * 100) + "%");
+        return;
+    case "loaded":
+        daemonModel = r.name;
+        setStatus("Model " + r.name + " loaded");
+        return;
     case "status":
         daemonModel = r.fields.model === undefined ? "" : String(r.fields.model);
         daemonDevice = r.fields.device === undefined ? "" : String(r.fields.device);
@@ -666,6 +687,22 @@ function adoptJob(r) {
     return jobs.get(r.id);
 }
 adoptJob.local = 1;
+
+// The daemon's models fill the Model menu ("auto" first); the choice stays on the same name.
+function onModels(models) {
+    var name = MODEL_CHOICES[S.modelIndex];
+    var choices = ["auto"];
+    var i;
+    for (i = 0; i < models.length; i++) {
+        if (models[i].name && choices.indexOf(models[i].name) < 0) { choices.push(models[i].name); }
+        if (models[i].loaded) { daemonModel = models[i].name; }
+    }
+    MODEL_CHOICES = choices;
+    S.modelIndex = Math.max(0, choices.indexOf(name));
+    outlet(OUT_UI, "model", ["_parameter_range"].concat(choices));
+    outlet(OUT_UI, "model", "set", S.modelIndex);
+}
+onModels.local = 1;
 
 function onDone(r) {
     var job = jobs.remove(r.id);
@@ -1265,6 +1302,7 @@ function showConnection() {
                 S.host + ":" + S.port);
         }
         sendMessage(protocol.buildStatus(replyOpts()));
+        sendMessage(protocol.buildModels(replyOpts()));
     } else if (conn.state === "lost") {
         setStatus("No answer from " + S.host + ":" + S.port + " (replies to port " + activeReplyPort +
             "): is `musicgen-bridge serve` running? Check host, port, firewall" + (S.token ? " and token" : ""));

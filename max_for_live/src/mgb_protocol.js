@@ -16,7 +16,9 @@ var ADDRESS = {
     cancel: "/musicgen/cancel",
     status: "/musicgen/status",
     ping: "/musicgen/ping",
-    jam: "/musicgen/jam"
+    jam: "/musicgen/jam",
+    models: "/musicgen/models",
+    load: "/musicgen/load"
 };
 
 // The request keys' types and limits (bridge/protocol_keys.json, written into mgb_limits.js).
@@ -149,6 +151,18 @@ function buildJamCommand(id, command, text, opts) {
         throw new Error("unknown jam command " + command);
     }
     return msg.concat(keyValueAtoms(pick(opts, ["token", "reply_port"])));
+}
+
+// /musicgen/models [token value] [reply_port value]: the daemon answers with the loadable models.
+function buildModels(opts) {
+    return [atomSym(ADDRESS.models)].concat(keyValueAtoms(pick(opts, ["token", "reply_host", "reply_port"])));
+}
+
+// /musicgen/load <name> [token value] [reply_port value]: switch the daemon's model.
+function buildLoad(name, opts) {
+    if (!name || /^\s*$/.test(String(name))) { throw new Error("load needs a model name"); }
+    return [atomSym(ADDRESS.load), atomSym(String(name))]
+        .concat(keyValueAtoms(pick(opts, ["token", "reply_host", "reply_port"])));
 }
 
 function pick(obj, keys) {
@@ -289,6 +303,18 @@ function parseReply(address, args) {
         return { type: "jam_ended", id: str(a[0]), reason: str(a[1]), segments: Math.round(Number(a[2])) || 0 };
     case "/musicgen/pong":
         return { type: "pong", version: str(a[0]) };
+    case "/musicgen/models":
+        // <count:i> then <name:s> <melody:i> <stereo:i> <size_mb:f> <loaded:i> per model
+        fields = [];
+        for (i = 1; i + 4 < a.length && fields.length < (Number(a[0]) || 0); i += 5) {
+            fields.push({ name: str(a[i]), melody: Number(a[i + 1]) === 1, stereo: Number(a[i + 2]) === 1,
+                sizeMb: Number(a[i + 3]) || 0, loaded: Number(a[i + 4]) === 1 });
+        }
+        return { type: "models", models: fields };
+    case "/musicgen/loading":
+        return { type: "loading", name: str(a[0]), fraction: clamp01(Number(a[1])) };
+    case "/musicgen/loaded":
+        return { type: "loaded", name: str(a[0]) };
     case "/musicgen/status":
         fields = {};
         for (i = 0; i + 1 < a.length; i += 2) {
@@ -334,6 +360,8 @@ var api = {
     buildCancel: buildCancel,
     buildPing: buildPing,
     buildStatus: buildStatus,
+    buildModels: buildModels,
+    buildLoad: buildLoad,
     oscSize: oscSize,
     utf8Length: utf8Length,
     notesFromLive: notesFromLive,

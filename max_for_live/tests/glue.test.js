@@ -607,3 +607,28 @@ test("stems on Live before 12.0.5: the mix and stem files are listed to drag", (
     env.reply("/musicgen/done", m.args[0], "/o/a.wav");
     assert.match(env.status(), new RegExp("drag the files in: /o/a\\.wav  \\|  " + files[0].replace(/\./g, "\\.")));
 });
+
+test("the Model menu is filled from /musicgen/models; choosing a model asks the daemon to load it", () => {
+    const { env } = setup();
+    env.reply("/musicgen/pong", "0.1.0");
+    assert.equal(env.messages("/musicgen/models").length, 1, "asks for the models on connect");
+    env.reply("/musicgen/models", 3, "small", 0, 0, 0, 0, "my fine-tune", 0, 0, 2400.5, 1,
+        "tiny-melody", 1, 0, 1.2, 0);
+    const ranges = env.ui("model").filter((a) => a[0] === "_parameter_range");
+    assert.deepEqual(ranges.pop(), ["_parameter_range", "auto", "small", "my fine-tune", "tiny-melody"]);
+    env.send("model", 3);
+    const loads = env.messages("/musicgen/load");
+    assert.equal(loads.length, 1);
+    assert.equal(loads[0].args[0], "tiny-melody");
+    assert.match(env.status(), /load tiny-melody/);
+    env.reply("/musicgen/loading", "tiny-melody", 0.8);
+    assert.match(env.status(), /Loading model tiny-melody 80%/);
+    env.reply("/musicgen/loaded", "tiny-melody");
+    assert.equal(env.status(), "Model tiny-melody loaded");
+    const m = generate(env);
+    const k = {};
+    for (let i = 2; i + 1 < m.args.length; i += 2) { k[m.args[i]] = m.args[i + 1]; }
+    assert.equal(k.model, "tiny-melody");
+    env.send("model", 3);                            // the same choice again: no second load
+    assert.equal(env.messages("/musicgen/load").length, 1);
+});

@@ -192,3 +192,17 @@ test("jam: start carries request keys; prompt/stop/launched carry token and repl
     assert.deepEqual(p.parseReply("/musicgen/jam_slow", ["j", 0.5, -1]), { type: "jam_slow", id: "j", speed: 0.5, leadBars: -1 });
     assert.deepEqual(p.parseReply("/musicgen/jam_ended", ["j", "stopped", 4]), { type: "jam_ended", id: "j", reason: "stopped", segments: 4 });
 });
+
+test("models and load: requests built, replies parsed", () => {
+    assert.deepEqual(p.buildLoad("my ft", { reply_port: 9001 }).map((a) => a.v),
+        ["/musicgen/load", "my ft", "reply_port", 9001]);
+    assert.throws(() => p.buildLoad(" "), /needs a model name/);
+    assert.deepEqual(p.buildModels({ token: "t" }).map((a) => a.v), ["/musicgen/models", "token", "t"]);
+    const r = p.parseReply("/musicgen/models", [2, "small", 0, 0, 0, 1, "melody", 1, 0, 6000.5, 0]);
+    assert.deepEqual(r.models, [
+        { name: "small", melody: false, stereo: false, sizeMb: 0, loaded: true },
+        { name: "melody", melody: true, stereo: false, sizeMb: 6000.5, loaded: false }]);
+    assert.deepEqual(p.parseReply("/musicgen/models", [5, "only", 0]).models, []);
+    assert.deepEqual(p.parseReply("/musicgen/loading", ["x", 1.5]), { type: "loading", name: "x", fraction: 1 });
+    assert.deepEqual(p.parseReply("/musicgen/loaded", ["x"]), { type: "loaded", name: "x" });
+});

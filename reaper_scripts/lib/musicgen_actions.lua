@@ -274,6 +274,9 @@ end
 
 function M.settings_dialog(r)
   local s = settings.load(r)
+  local inbox = settings.inbox(r, s)
+  local models = inbox and settings.read_models(paths.join(inbox, "models.txt")) or {}
+  if #models > 0 then r.ShowConsoleMsg(settings.models_text(models)) end
   local ok, answer = r.GetUserInputs("MusicGen: settings", settings.FORM_FIELDS,
                                      settings.FORM_CAPTIONS, settings.form_defaults(s))
   if not ok then return nil, "cancelled" end

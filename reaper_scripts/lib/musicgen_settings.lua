@@ -5,8 +5,10 @@
 --
 --   inbox_dir      the daemon's inbox folder ("" = the daemon's default for this OS)
 --   default_bars   default length in bars when there is no time selection
---   model          model spec sent with requests ("" = whatever the daemon has loaded;
---                  a non-empty value must equal the daemon's spec, else unknown_model)
+--   model          model sent with requests ("" = whatever the daemon has loaded); a name
+--                  from the daemon's models list (<inbox>/models.txt, shown by the Settings
+--                  action); other than the loaded model only when the daemon runs with
+--                  switch_models (then it loads when the job's turn comes), else unknown_model
 --   fallback_dir   output folder for unsaved projects ("" = ask the user to save first)
 --   variations     default number of variations (1-8)
 --   stems          1 = ask for stems too: each result also lands as a folder of drums, bass,
@@ -64,12 +66,45 @@ function M.inbox(r, s)
   return paths.default_inbox(r.GetOS())
 end
 
+--- The daemon's models list (<inbox>/models.txt: "name<TAB>melody<TAB>stereo<TAB>size_mb<TAB>loaded"
+--- lines, # comments). Returns a list of {name, melody, stereo, size_mb, loaded}; {} when absent.
+function M.read_models(path)
+  local data = paths.read_file(path)
+  local out = {}
+  if not data then return out end
+  for line in (data .. "\n"):gmatch("([^\n]*)\n") do
+    line = line:gsub("\r$", "")
+    if line ~= "" and line:sub(1, 1) ~= "#" then
+      local name, melody, stereo, size, loaded = line:match("^([^\t]+)\t(%d)\t(%d)\t([^\t]*)\t(%d)$")
+      if name then
+        out[#out + 1] = { name = name, melody = melody == "1", stereo = stereo == "1",
+                          size_mb = tonumber(size) or 0, loaded = loaded == "1" }
+      end
+    end
+  end
+  return out
+end
+
+--- The models list as console lines, shown before the settings dialog.
+function M.models_text(models)
+  local lines = { "MusicGen: models the daemon can load (type one into the Model field; blank = the loaded one):" }
+  for _, m in ipairs(models) do
+    local tags = {}
+    if m.melody then tags[#tags + 1] = "melody" end
+    if m.stereo then tags[#tags + 1] = "stereo" end
+    if m.size_mb > 0 then tags[#tags + 1] = string.format("%.0f MB", m.size_mb) end
+    if m.loaded then tags[#tags + 1] = "loaded now" end
+    lines[#lines + 1] = "  " .. m.name .. (#tags > 0 and ("  (" .. table.concat(tags, ", ") .. ")") or "")
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
 -- The settings dialog (GetUserInputs; fields separated by newlines so paths may hold commas).
 
 M.FORM_CAPTIONS = table.concat({
   "Daemon inbox folder (blank = default)",
   "Default length in bars",
-  "Model (blank = daemon default)",
+  "Model (blank = daemon's; see console list)",
   "Output folder for unsaved projects",
   "Variations (1-8)",
   "Stems: 1 = also drums/bass/... tracks",

@@ -40,14 +40,17 @@ function F.new(opts)
 end
 
 --- The requests in an inbox, decoded, in file-name order; also checks no .tmp is left.
+--- (models.txt is the daemon's models list, written there for the Settings action.)
 function F.requests(inbox)
   local out = {}
   for _, name in ipairs(Stub.list_dir(inbox)) do
+    if name == "models.txt" then goto continue end
     assert(not name:match("%.tmp$"), "a .tmp file was left in the inbox: " .. name)
     assert(name:match("^rpr%-%d+%-%d+%.json$"), "unexpected inbox file " .. name)
     local req = assert(json.decode(Stub.read(inbox .. "/" .. name)))
     assert(req.id .. ".json" == name, "file name is <id>.json")
     out[#out + 1] = req
+    ::continue::
   end
   return out
 end

@@ -340,6 +340,22 @@ T.test("settings: stems 1 makes every request ask for stems", function()
   end)
 end)
 
+T.test("settings: the daemon's models list (<inbox>/models.txt) is shown before the dialog", function()
+  with_ctx({}, function(ctx)
+    os.execute("mkdir -p '" .. ctx.inbox .. "'")
+    local f = assert(io.open(ctx.inbox .. "/models.txt", "wb"))
+    f:write("# name\tmelody\tstereo\tsize_mb\tloaded\nsmall\t0\t0\t0\t1\nmy fine-tüne\t1\t0\t2400.5\t0\r\nbroken line\n")
+    f:close()
+    ctx.rs.inputs = { { true, ctx.inbox .. "\n4\nmy fine-tüne\n\n1" } }
+    ctx.run("Settings")
+    local text = ctx.rs:console_text()
+    T.contains(text, "  small  (loaded now)")
+    T.contains(text, "  my fine-tüne  (melody, 2400 MB)")
+    T.ok(not text:find("broken line", 1, true), "malformed lines are skipped")
+    T.eq(ctx.rs.extstate_saved.MusicGenBridge.model, "my fine-tüne")
+  end)
+end)
+
 T.test("settings: bad values are explained and not saved", function()
   with_ctx({ inbox = false }, function(ctx)
     ctx.rs.inputs = { { true, "\nzero\n\n\n1" } }

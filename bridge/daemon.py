@@ -170,7 +170,7 @@ class Daemon:
         running = self.queue.running
         d = self.engine.describe()
         return ["queue", len(self.queue), "running", running.id if running else "", "model", d["model"],
-                "device", d["device"], "decoder", d["decoder"], "clock_bpm", float(self.clock_bpm() or 0.0),
+                "device", d["device"], "decoder", d["decoder"], "engine", d.get("engine", "local"), "clock_bpm", float(self.clock_bpm() or 0.0),
                 "version", __version__,
                 "stems", self.separator.model_name if demucs_available() else "",
                 "inbox_waiting", self.inbox.waiting if self.inbox is not None else 0]

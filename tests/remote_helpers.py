@@ -92,7 +92,7 @@ class WorkerProc:
 
     def request(self, method: str, path: str, body=None, token: str | None = None, headers: dict | None = None,
                 timeout: float = 30.0) -> tuple[int, dict, bytes]:
-        """One HTTP request; returns (status, headers, body bytes read whole)."""
+        """One HTTP request; returns (status, headers with lower-case names, body bytes read whole)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             h = dict(headers or {})
@@ -101,7 +101,7 @@ class WorkerProc:
             data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
             conn.request(method, path, body=data, headers=h)
             resp = conn.getresponse()
-            return resp.status, dict(resp.getheaders()), resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         finally:
             conn.close()
 

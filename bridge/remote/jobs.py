@@ -132,7 +132,7 @@ class JobRunner:
                 raise WireError(SHUTTING_DOWN, "the worker is shutting down")
             if spec.key and spec.key in self.jobs:
                 return self.jobs[spec.key]
-            if len(self.waiting) >= self.queue_size:
+            if len(self.waiting) + (1 if self.running else 0) > self.queue_size:
                 raise WireError(BUSY, f"the worker is busy ({len(self.waiting)} jobs waiting); retry later")
             key = spec.key or f"job-{self.worker_id}-{next(self._ids)}"
             job = WorkerJob(key, spec)

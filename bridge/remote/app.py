@@ -17,7 +17,6 @@ import hmac
 import json
 import logging
 import platform
-import socket
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -72,7 +71,7 @@ def worker_info(runner: JobRunner) -> dict:
 
     engine = {**runner.engine.describe(), "frame_rate": runner.engine.loaded.frame_rate}
     return {"api": API, "musicgen_bridge": __version__, "engine": engine,
-            "worker": {"id": runner.worker_id, "host": socket.gethostname()},
+            "worker": {"id": runner.worker_id, "host": runner.host},
             "queue": runner.info(),
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                          "python": platform.python_version()}}

@@ -324,7 +324,8 @@ class RemoteEngine:
                                prompt_samples=int(data.get("prompt_samples", 0)), windows=int(data.get("windows", 1)),
                                timings=dict(data.get("timings") or {}))
         out.engine = {"kind": "remote", "url": ep.url, "worker": data.get("worker"),
-                      "host": (ep.info or {}).get("worker", {}).get("host"), "device": eng.get("device"),
+                      "host": data.get("host") or (ep.info or {}).get("worker", {}).get("host"),
+                      "device": data.get("device") or eng.get("device"),
                       "dtype": eng.get("dtype"), "decoder": eng.get("decoder"),
                       "versions": (ep.info or {}).get("versions")}
         return out

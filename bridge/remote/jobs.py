@@ -12,6 +12,7 @@ without generating again. A job nobody listens to any more is cancelled after
 from __future__ import annotations
 
 import itertools
+import socket
 import json
 import logging
 import threading
@@ -110,6 +111,7 @@ class JobRunner:
         self.engine = engine
         self.queue_size = queue_size
         self.worker_id = uuid.uuid4().hex[:12]
+        self.host = socket.gethostname()
         self.jobs: "OrderedDict[str, WorkerJob]" = OrderedDict()
         self.waiting: list[WorkerJob] = []
         self.running: WorkerJob | None = None
@@ -253,7 +255,8 @@ class JobRunner:
         log.info("job %s done in %.2f s", job.key, time.monotonic() - t0)
         job.emit("result", json.dumps({"sr": out.sr, "seed": out.seed, "prompt_samples": out.prompt_samples,
                                        "windows": out.windows, "timings": out.timings,
-                                       "worker": self.worker_id, **encode_array(out.audio)}))
+                                       "worker": self.worker_id, "host": self.host,
+                                       "device": self.engine.describe().get("device"), **encode_array(out.audio)}))
 
     def _conditioning(self, spec: JobSpec) -> Conditioning:
         from ..audio import fit_channels, resample

@@ -50,7 +50,7 @@ class WorkerProc:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 120.0) -> "WorkerProc":
+    def start(self, timeout: float = 120.0) -> WorkerProc:
         cmd = [sys.executable, "-m", "bridge", "worker", "--model", str(self.model), "--device", "cpu",
                "--host", self.host, "--port", str(self.port), *self.extra]
         if self.hide:

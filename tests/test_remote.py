@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli, write_tone
 from daemon_helpers import DaemonProc, OscClient, free_udp_port
 from remote_helpers import WorkerProc, can_hide_folders

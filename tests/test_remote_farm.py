@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from daemon_helpers import DaemonProc, OscClient
 from remote_helpers import ROOT, free_tcp_port
 

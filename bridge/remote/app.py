@@ -25,8 +25,20 @@ from starlette.routing import Route
 
 from .. import __version__
 from .jobs import TERMINAL, JobRunner
-from .wire import (API, BAD_REQUEST, BUSY, MAX_BODY_BYTES, NOT_FOUND, PREFIX, SHUTTING_DOWN, TOO_LARGE,
-                   UNAUTHORIZED, WireError, error_body, parse_body)
+from .wire import (
+    API,
+    BAD_REQUEST,
+    BUSY,
+    MAX_BODY_BYTES,
+    NOT_FOUND,
+    PREFIX,
+    SHUTTING_DOWN,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    WireError,
+    error_body,
+    parse_body,
+)
 
 log = logging.getLogger("bridge.remote")
 

@@ -26,8 +26,8 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -85,7 +85,7 @@ class Endpoint:
     retry_at: float = 0.0
 
     @classmethod
-    def parse(cls, url: str) -> "Endpoint":
+    def parse(cls, url: str) -> Endpoint:
         url = url.strip()
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -95,8 +95,7 @@ class Endpoint:
         except ValueError:
             raise ValueError(f"engine URL {url!r} has a bad port") from None
         base = parts.path.rstrip("/")
-        if base.endswith(PREFIX):
-            base = base[: -len(PREFIX)]
+        base = base.removesuffix(PREFIX)
         return cls(url=url, scheme=parts.scheme, host=parts.hostname, port=port, base=base)
 
 
@@ -158,7 +157,7 @@ class RemoteEngine:
         d["engine"] = ",".join(e.url for e in self.endpoints)
         return d
 
-    def connect(self) -> "RemoteEngine":
+    def connect(self) -> RemoteEngine:
         """Ask every worker what it runs; the first that answers sets the model. Raises
         :class:`RemoteEngineError` when none answers."""
         problems = []

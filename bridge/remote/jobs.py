@@ -12,19 +12,26 @@ without generating again. A job nobody listens to any more is cancelled after
 from __future__ import annotations
 
 import itertools
-import socket
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from ..engine import Cancelled, Conditioning, Sampling
-from .wire import BUSY, GENERATION_FAILED, SHUTTING_DOWN, JobSpec, WireError, encode_array
+from .wire import (
+    BUSY,
+    GENERATION_FAILED,
+    SHUTTING_DOWN,
+    JobSpec,
+    WireError,
+    encode_array,
+)
 
 log = logging.getLogger("bridge.remote")
 
@@ -112,7 +119,7 @@ class JobRunner:
         self.queue_size = queue_size
         self.worker_id = uuid.uuid4().hex[:12]
         self.host = socket.gethostname()
-        self.jobs: "OrderedDict[str, WorkerJob]" = OrderedDict()
+        self.jobs: OrderedDict[str, WorkerJob] = OrderedDict()
         self.waiting: list[WorkerJob] = []
         self.running: WorkerJob | None = None
         self.recent_s: list[float] = []

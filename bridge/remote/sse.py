@@ -8,7 +8,8 @@ newlines), comments (``:``, the keep-alive pings) and a blank line that ends an 
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 
 def iter_events(stream: BinaryIO) -> Iterator[tuple[str, str]]:
@@ -27,7 +28,7 @@ def iter_events(stream: BinaryIO) -> Iterator[tuple[str, str]]:
         if line.startswith(":"):
             continue
         name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
+        value = value.removeprefix(" ")
         if name == "event":
             event = value
         elif name == "data":

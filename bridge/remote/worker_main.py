@@ -73,9 +73,9 @@ def worker_main(args) -> int:
         if path and not os.path.isfile(path):
             raise CliError(f"TLS file not found: {path}")
     try:
-        import uvicorn  # noqa: F401
         import sse_starlette  # noqa: F401
         import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError:
         raise CliError("the worker needs the [worker] extra: pip install 'musicgen-bridge[worker]'") from None
     from ..engine import ModelLoadError, build_engine

@@ -30,15 +30,15 @@ from .wire import (
     SHUTTING_DOWN,
     JobSpec,
     WireError,
-    encode_array,
+    array_event,
 )
 
 log = logging.getLogger("bridge.remote")
 
 #: How long a finished job's result waits for a client that lost its connection.
-RESULT_TTL_S = 120.0
+RESULT_TTL_S = 60.0
 #: Finished jobs kept at most (their audio is in memory).
-MAX_FINISHED = 8
+MAX_FINISHED = 4
 #: A job with no listener for this long is cancelled.
 ORPHAN_GRACE_S = 3.0
 #: Preview events at most this often.
@@ -108,7 +108,7 @@ class WorkerJob:
 
 
 def _preview_data(audio: np.ndarray, start: int, sr: int) -> str:
-    return json.dumps({"start": start, "sr": sr, "total": int(audio.shape[2]), **encode_array(audio[:, :, start:])})
+    return array_event({"start": start, "sr": sr, "total": int(audio.shape[2])}, audio[:, :, start:])
 
 
 class JobRunner:
@@ -260,10 +260,10 @@ class JobRunner:
         self.done += 1
         job.state = "done"
         log.info("job %s done in %.2f s", job.key, time.monotonic() - t0)
-        job.emit("result", json.dumps({"sr": out.sr, "seed": out.seed, "prompt_samples": out.prompt_samples,
-                                       "windows": out.windows, "timings": out.timings,
-                                       "worker": self.worker_id, "host": self.host,
-                                       "device": self.engine.describe().get("device"), **encode_array(out.audio)}))
+        job.emit("result", array_event({"sr": out.sr, "seed": out.seed, "prompt_samples": out.prompt_samples,
+                                        "windows": out.windows, "timings": out.timings,
+                                        "worker": self.worker_id, "host": self.host,
+                                        "device": self.engine.describe().get("device")}, out.audio))
 
     def _conditioning(self, spec: JobSpec) -> Conditioning:
         from ..audio import fit_channels, resample

@@ -66,7 +66,7 @@ class WorkerProc:
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited with {self.proc.returncode}: {self.log()}")
-            if re.search(r"worker ready: .* http://", self.log()):
+            if re.search(r"worker ready: .* https?://", self.log()):
                 return self
             time.sleep(0.1)
         raise AssertionError(f"worker not ready within {timeout} s: {self.log()}")

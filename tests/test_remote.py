@@ -250,3 +250,30 @@ def test_kill9_worker_mid_job(tiny_model, tmp_path):
         finally:
             a.stop()
             b.stop()
+
+
+def test_tls_worker_and_its_certificate(tiny_model, tmp_path):
+    """HTTPS with a self-signed certificate: refused without trusting it, used with --engine-ca."""
+    import shutil
+    import subprocess
+
+    from bridge.engine import Conditioning, Sampling
+    from bridge.remote.client import RemoteEngine, RemoteEngineError
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    crt, key = tmp_path / "w.crt", tmp_path / "w.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True)
+    w = WorkerProc(tiny_model, tmp_path / "logs", "--tls-cert", crt, "--tls-key", key).start()
+    try:
+        assert f"https://127.0.0.1:{w.port}/v1" in w.log()
+        url = f"https://localhost:{w.port}"
+        with pytest.raises(RemoteEngineError, match="CERTIFICATE_VERIFY_FAILED"):
+            RemoteEngine([url]).connect()
+        engine = RemoteEngine([url], ca_file=str(crt)).connect()
+        out = engine.generate(Conditioning(prompt="tls"), 0.3, Sampling(), seed=4)
+        assert out.audio.shape == (1, 1, 9600) and out.engine["url"] == url
+    finally:
+        w.stop()

@@ -53,6 +53,7 @@ class WorkerJob:
         self.key = key
         self.spec = spec
         self.state = "queued"
+        self.position = 0
         self.cancel_requested = False
         self.shutdown = False
         self.progress = 0.0
@@ -68,6 +69,8 @@ class WorkerJob:
         """Add a listener; returns the events it must first replay (state so far)."""
         with self._lock:
             replay = [("progress", json.dumps({"fraction": self.progress}))] if self.progress > 0 else []
+            if self.state == "queued":
+                replay.insert(0, ("queued", json.dumps({"position": self.position})))
             if self.preview is not None:
                 replay.append(("preview", _preview_data(self.preview, 0, self.preview_sr)))
             if self.final is not None:
@@ -147,9 +150,8 @@ class JobRunner:
             job = WorkerJob(key, spec)
             self.jobs[key] = job
             self.waiting.append(job)
-            position = len(self.waiting) + (1 if self.running else 0)
+            job.position = len(self.waiting) + (1 if self.running else 0)
             self._cond.notify_all()
-        job.emit("queued", {"position": position})
         return job
 
     def retry_after_s(self) -> float:

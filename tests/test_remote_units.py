@@ -138,3 +138,25 @@ def test_runner_queue_busy_and_late_listener(engine):
         assert runner.cancel("nope") is None
     finally:
         runner.stop()
+
+
+@pytest.mark.parametrize("value, needle", [
+    (5, "engine must be a URL or a list"),
+    (["http://a:1", 2], "engine must be a URL or a list"),
+    ("gopher://a", "engine URL 'gopher://a'"),
+    ([], "at least one URL"),
+])
+def test_bad_engine_config_values(value, needle):
+    from bridge.config import ConfigError, build_serve_config
+
+    with pytest.raises(ConfigError, match=needle):
+        build_serve_config({}, {"engine": value})
+
+
+def test_engine_config_and_flags():
+    from bridge.config import build_serve_config
+
+    cfg = build_serve_config({"engine": "http://a:1,http://b:2", "engine_token": "t"},
+                             {"engine": ["http://c:3"], "engine_ca": "~/ca.pem"})
+    assert cfg.engine == ["http://a:1", "http://b:2"] and cfg.engine_token == "t"
+    assert str(cfg.engine_ca).endswith("ca.pem") and "~" not in str(cfg.engine_ca)

@@ -32,9 +32,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..engine import Conditioning, GenerationOutput, Sampling
+from ..engine import SHORT_NAMES, Conditioning, GenerationOutput, Sampling
 from ..engine.generation import MAX_DURATION_S, MAX_VARIATIONS, WINDOW_S
-from ..engine.specs import SHORT_NAMES
 from .sse import iter_events
 from .wire import PREFIX, JobSpec, build_body, decode_array
 

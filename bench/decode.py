@@ -84,7 +84,7 @@ def build(arch: str, device: str):
 
     if arch == "tiny":
         from bridge.engine.loading import load_model
-        from bridge.engine.test_model import make_test_model
+        from bridge.engine.tiny_model import make_test_model
 
         path = Path(tempfile.gettempdir()) / "musicgen-bridge-bench-tiny"
         if not (path / "config.json").exists():
@@ -202,11 +202,13 @@ def main(argv=None) -> int:
 
     import torch
 
-    from bridge.engine import fast_decoder
-    from bridge.engine.fast_decoder import fast_decode, weights_of
-    from bridge.engine.generation import Sampling, transformers_decode
+    from bridge.engine import previews
+    from bridge.engine.decoders import transformers_decode
+    from bridge.engine.fast_decoder import fast_decode
+    from bridge.engine.generation import Sampling
     from bridge.engine.loading import quiet_transformers
     from bridge.engine.specs import pick_device, pick_dtype
+    from bridge.engine.weights import weights_of
 
     quiet_transformers()
     if args.threads:
@@ -245,7 +247,7 @@ def main(argv=None) -> int:
     fast = timed(fast_decode, lm, inputs, steps, sampling, device)
     report(f"fast decoder {name}", fast)
 
-    if frames > fast_decoder.PREVIEW_EVERY_FRAMES:  # streaming: when the first second can be heard
+    if frames > previews.PREVIEW_EVERY_FRAMES:  # streaming: when the first second can be heard
         t0 = time.perf_counter()
         firsts = []
 

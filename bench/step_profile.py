@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     window = 50
     with torch.inference_mode():
         runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, args.positions + window, guided=True)
-        weights = runner.w
+        weights = runner.weights
         step = CpuStep(runner, lib)
         runner.prefill(torch.cat([ids, ids]))
         tokens = torch.randint(0, weights.heads_w[0].shape[0], (2, len(weights.embed_tokens)))

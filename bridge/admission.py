@@ -8,7 +8,8 @@ engine or raises :class:`~bridge.errors.RequestError`. The checks, in order:
    (:func:`bridge.request.parse_request`);
 2. the model: the request may only name the loaded one (:func:`check_model`);
 3. melody notes sent ahead under an id are taken from the :class:`NoteStore`;
-4. a melody needs a melody model (:func:`check_melody_model`);
+4. a melody needs a melody model (:func:`check_melody_model`), and the job must fit in the
+   device's free memory (:func:`check_memory`);
 5. stems need the ``[stems]`` extra;
 6. paths: under the configured ``roots``, the region of a file to continue readable, the melody file
    readable, the output folder writable;
@@ -31,7 +32,8 @@ from typing import Any
 
 from .audio import AudioError, audio_length_s, probe_region
 from .clips import ensure_out_dir
-from .errors import BAD_AUDIO, BAD_MELODY, BAD_REQUEST, FORBIDDEN, IO_ERROR, UNKNOWN_MODEL, RequestError
+from .errors import (BAD_AUDIO, BAD_MELODY, BAD_REQUEST, FORBIDDEN, IO_ERROR, OUT_OF_MEMORY, UNKNOWN_MODEL,
+                     RequestError)
 from .request import MAX_NOTES, GenerationRequest, parse_note, parse_request
 
 #: How long notes sent with /musicgen/notes wait for the request that uses them.
@@ -104,6 +106,24 @@ def check_melody_model(lm, req: GenerationRequest) -> None:
     if (req.melody or req.melody_notes) and not lm.is_melody:
         raise RequestError(BAD_MELODY, f"model {lm.spec!r} takes no melody; "
                            "use a melody model (--model melody)")
+
+
+def check_memory(lm, req: GenerationRequest) -> None:
+    """A job that cannot fit in the device's free memory is refused before it starts."""
+    from .engine import memory
+
+    try:
+        size = memory.DecoderSize.of(lm)
+    except AttributeError:  # no local model to measure (e.g. a record without weights)
+        return
+    prompt_s = req.end_s - req.start_s if req.action == "continue" and req.end_s is not None else 0.0
+    needed = memory.job_bytes(size, duration_s=req.length_s(), variations=req.variations, guidance=req.cfg > 1,
+                              prompt_s=min(prompt_s, memory.WINDOW_S), prompt_chars=len(req.prompt))
+    free = memory.free_bytes(lm.device)
+    if not memory.fits(needed, free):
+        raise RequestError(OUT_OF_MEMORY, f"this request needs about {memory.gb(needed)} on {lm.device} "
+                           f"({req.variations} variation(s) of {req.length_s():g} s) but {memory.gb(free)} is free; "
+                           "ask for fewer variations or a shorter clip")
 
 
 def check_stems(req: GenerationRequest) -> None:
@@ -191,6 +211,7 @@ class Admission:
         self.notes.resolve(req)
         if lm is not None:
             check_melody_model(lm, req)
+            check_memory(lm, req)
         check_stems(req)
         out_dir = Path(os.path.expanduser(req.out_dir)) if req.out_dir else self.output_dir
         check_paths(req, out_dir, self.roots)

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open a virtual MIDI input port (default name 'MusicGen Bridge')")
     s.add_argument("--midi-connect", help="connect to existing MIDI inputs whose name matches")
     s.add_argument("--midi-out", help="open a MIDI output port for feedback")
+    s.add_argument("--midi-out-connect", metavar="NAME",
+                   help="send feedback to existing MIDI outputs whose name matches (Windows: a loopMIDI port)")
     s.add_argument("--midi-api", choices=["auto", "alsa", "jack", "coremidi", "winmm"])
     s.add_argument("--engine", help="generate on remote workers instead of loading a model here: "
                    "URL[,URL...] of `musicgen-bridge worker`s or a Ray Serve farm (docs/remote.md)")
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_make_test_model(args) -> int:
-    from .engine.test_model import make_test_model
+    from .engine.tiny_model import make_test_model
 
     try:
         path = make_test_model(args.dir, melody=args.melody, stereo=args.stereo)

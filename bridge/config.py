@@ -57,6 +57,22 @@ def default_state_dir() -> Path:
     return Path(base) / "musicgen-bridge"
 
 
+def store_python_redirect(base_prefix: str, localappdata: str) -> Path | None:
+    """Where Microsoft Store Python really keeps files it writes under ``%LOCALAPPDATA%``, or None
+    for any other Python.
+
+    Store apps get a private copy of AppData: ``%LOCALAPPDATA%\\Packages\\<family>\\LocalCache\\Local``,
+    where ``<family>`` is the package name and publisher id read from the install folder
+    (``...\\WindowsApps\\PythonSoftwareFoundation.Python.3.12_3.12.752.0_x64__qbz5n2kfra8p0``).
+    Other programs (REAPER) looking at ``%LOCALAPPDATA%`` do not see those files.
+    """
+    folder = base_prefix.replace("/", "\\").rstrip("\\").rsplit("\\", 1)[-1]
+    if "\\windowsapps\\" not in base_prefix.replace("/", "\\").lower() or "__" not in folder:
+        return None
+    name, publisher = folder.split("_", 1)[0], folder.rsplit("__", 1)[1]
+    return Path(localappdata) / "Packages" / f"{name}_{publisher}" / "LocalCache" / "Local"
+
+
 def default_output_dir() -> Path:
     return Path.home() / "Music" / "MusicGen"
 

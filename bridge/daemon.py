@@ -26,6 +26,7 @@ from .delivery import Delivery
 from .engine import Engine
 from .errors import ALREADY_DONE, DUPLICATE_ID, GENERATION_FAILED, NOT_FOUND, QUEUE_FULL, RequestError
 from .inbox import WAIT, Inbox, request_from_file
+from .jam import JamManager
 from .jobs import CANCELLED, FINAL_STATES, QUEUED, RUNNING, Job, JobQueue, Journal, QueueFull
 from .osc import OscServer
 from .osc_handlers import OscHandlers
@@ -62,6 +63,8 @@ class Daemon:
         self._stopping = threading.Event()
         self._accept_lock = threading.Lock()
         self._midi_counter = 0
+        self.jams = JamManager(submit=self.submit, cancel=self.cancel, send=self.send, sr=lambda: self.engine.sr,
+                               presets=cfg.presets, defaults=cfg.defaults)
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -69,6 +72,8 @@ class Daemon:
         self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.cfg.state_dir / "journal.sqlite3")
         self.delivery = Delivery(self.journal, self.send, announce=self.announce, reaper_cfg=self.cfg.reaper)
+        self.delivery.on_delivered = self.jams.on_delivered
+        self.jams.announce = self.announce  # serve sets the list after construction
         self.worker = Worker(self.engine, self.queue, self.journal, self.delivery, stopping=self._stopping,
                              separator=self.separator, clock_bpm=self.clock_bpm)
         self.osc = OscServer(self.cfg.host, self.cfg.osc_port, OscHandlers(self, self.send, self.cfg.token))
@@ -120,14 +125,18 @@ class Daemon:
 
     # --- what front ends call ---------------------------------------------------------------
 
-    def submit(self, params: dict, *, action: str, req_id: str, source: str, reply=None) -> tuple[Job, int]:
-        """Admit, journal and queue a request; returns the job and its queue position.
+    def submit(self, params: dict, *, action: str, req_id: str, source: str, reply=None,
+               extra: dict | None = None) -> tuple[Job, int]:
+        """Admit, journal and queue a request; returns the job and its queue position. ``extra`` is
+        kept in the journaled request (a jam segment's place in its jam).
 
         Raises :class:`RequestError` with a protocol error code when the request is refused.
         """
         if self._stopping.is_set():
             raise RequestError(GENERATION_FAILED, "the daemon is shutting down")
         req, out_dir = self.admission.admit(params, action=action, req_id=req_id, lm=self.engine.loaded)
+        if extra:
+            req.extra.update(extra)
         if reply is not None:
             req.reply_host, req.reply_port = reply[0], int(reply[1])
         job = Job(request=req, source=source, reply_host=reply[0] if reply else None,
@@ -222,6 +231,12 @@ class Daemon:
                 except RequestError:
                     pass  # it ended meanwhile
             return
+        if action.kind in ("jam", "jam_stop"):
+            try:
+                self.jams.on_midi(action, clock_bpm=self.clock_bpm())
+            except RequestError as exc:
+                log.warning("MIDI %s (%s) refused: %s (%s)", action.kind, action.source or "", exc.message, exc.code)
+            return
         from .midi.requests import request_from_midi  # imported with the MIDI side only
 
         self._midi_counter += 1
@@ -233,7 +248,8 @@ class Daemon:
         op, params = made
         try:
             job, position = self.submit(params, action=op, req_id=req_id, source="midi", reply=None)
-            self.delivery.reply(job, "/musicgen/accepted", [job.id, position])
+            # the preset tells listening devices whose job it is (docs/ableton.md, "Live sets")
+            self.delivery.reply(job, "/musicgen/accepted", [job.id, position, str(params.get("preset") or "")])
         except RequestError as exc:
             log.warning("MIDI %s (%s) refused: %s (%s)", action.kind, action.source or "", exc.message, exc.code)
             for target in self.announce:

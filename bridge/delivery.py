@@ -32,6 +32,7 @@ class Delivery:
         self.announce = announce if announce is not None else []  # the daemon's list (shared)
         self.reaper_cfg = dict(reaper_cfg or {})
         self.midi = None  # the MIDI side, when one runs: feedback(event, job_id)
+        self.on_delivered: Callable[[Job], None] | None = None  # after each final answer (jams)
 
     def targets(self, job: Job) -> list[Address]:
         """Where replies about ``job`` go: its sender, and the announce targets for MIDI jobs."""
@@ -76,6 +77,11 @@ class Delivery:
         if job.source == "inbox" or job.request.daw == "reaper":
             self._write_reaper_result(job)
         self.journal.mark_delivered(job)
+        if self.on_delivered is not None:
+            try:
+                self.on_delivered(job)
+            except Exception:
+                log.exception("after delivering %s", job.id)
 
     def _write_reaper_result(self, job: Job) -> None:
         req = job.request

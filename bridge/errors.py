@@ -19,12 +19,13 @@ UNAUTHORIZED = "unauthorized"          #: token missing or wrong (logged, never 
 NOT_FOUND = "not_found"                #: cancel of an unknown id
 ALREADY_DONE = "already_done"          #: cancel of a job that has already ended
 IO_ERROR = "io_error"                  #: the output folder cannot be written
+OUT_OF_MEMORY = "out_of_memory"        #: the job does not fit in the device's free memory
 GENERATION_FAILED = "generation_failed"
 STEMS_UNAVAILABLE = "stems_unavailable"  #: stems asked for without the [stems] extra
 
 #: Every code a client can receive, in the order docs/protocol.md lists them.
 CODES = (BAD_REQUEST, BAD_AUDIO, BAD_MELODY, UNKNOWN_MODEL, UNKNOWN_PRESET, DUPLICATE_ID, QUEUE_FULL,
-         FORBIDDEN, UNAUTHORIZED, NOT_FOUND, ALREADY_DONE, IO_ERROR, GENERATION_FAILED, STEMS_UNAVAILABLE)
+         FORBIDDEN, UNAUTHORIZED, NOT_FOUND, ALREADY_DONE, IO_ERROR, OUT_OF_MEMORY, GENERATION_FAILED, STEMS_UNAVAILABLE)
 
 
 class RequestError(ValueError):

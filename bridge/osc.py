@@ -14,6 +14,7 @@ so the handlers can answer ``bad_request`` naming the argument, with the id echo
 from __future__ import annotations
 
 import logging
+import selectors
 import socket
 import struct
 import threading
@@ -104,23 +105,60 @@ def salvage_message(data: bytes) -> tuple[str, list[Any]] | None:
         return None
 
 
+#: Hosts that mean "this machine": the server listens on both loopback families for them, since
+#: macOS resolves ``localhost`` to ::1 first and a client's packets would otherwise vanish.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "ip6-localhost")
+
+
+def bind_addresses(host: str) -> list[str]:
+    """The addresses to listen on for ``host``: both loopbacks (IPv4 first) for a loopback host."""
+    if host in LOOPBACK_HOSTS:
+        return ["127.0.0.1", "::1"]
+    return [host]
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class OscServer:
-    """A UDP socket that dispatches OSC messages and sends replies from the same port."""
+    """UDP sockets that dispatch OSC messages and send replies from the port the request came to.
+
+    For a loopback ``host`` it listens on 127.0.0.1 and, where the machine has IPv6, on ::1 with
+    the same port; a reply leaves from the socket of its target's family.
+    """
 
     def __init__(self, host: str, port: int, on_message: Callable[[str, list, Address], None]):
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            self.sock.bind((host, port))
-        except OSError as exc:
-            self.sock.close()
-            raise OSError(f"cannot listen for OSC on {host}:{port}: {exc.strerror or exc}") from None
-        self.sock.settimeout(0.2)
-        self.address = self.sock.getsockname()[:2]
+        self.socks: list[socket.socket] = []
+        for i, bind_host in enumerate(bind_addresses(host)):
+            sock = socket.socket(_family(bind_host), socket.SOCK_DGRAM)
+            try:
+                sock.bind((bind_host, port))
+            except OSError as exc:
+                sock.close()
+                if i == 0:
+                    raise OSError(f"cannot listen for OSC on {bind_host}:{port}: {exc.strerror or exc}") from None
+                log.info("not listening on %s:%d as well (%s)", bind_host, port, exc.strerror or exc)
+                continue
+            sock.setblocking(False)
+            self.socks.append(sock)
+            if i == 0:
+                port = sock.getsockname()[1]  # the second family takes the same port (also for port 0)
+        self.address = self.socks[0].getsockname()[:2]
         self.on_message = on_message
+        self._selector = selectors.DefaultSelector()
+        for sock in self.socks:
+            self._selector.register(sock, selectors.EVENT_READ)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._send_lock = threading.Lock()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+
+    @property
+    def sock(self) -> socket.socket:
+        """The first (IPv4 for a loopback host) socket."""
+        return self.socks[0]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="osc-server", daemon=True)
@@ -128,37 +166,50 @@ class OscServer:
 
     def stop(self) -> None:
         self._stop.set()
+        try:
+            self._wake_w.send(b"x")  # wakes the selector at once
+        except OSError:
+            pass
         if self._thread is not None:
             self._thread.join(timeout=2)
-        self.sock.close()
+        self._selector.close()
+        for sock in (*self.socks, self._wake_r, self._wake_w):
+            sock.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                data, sender = self.sock.recvfrom(MAX_DATAGRAM)
-            except socket.timeout:
-                continue
-            except OSError as exc:
-                if self._stop.is_set():
+            for key, _ in self._selector.select(timeout=1.0):
+                if key.fileobj is self._wake_r:
                     return
-                log.debug("recv failed: %s", exc)  # e.g. ICMP port unreachable from an earlier reply
-                continue
-            sender = (sender[0], sender[1])
+                self._receive(key.fileobj)
+
+    def _receive(self, sock: socket.socket) -> None:
+        try:
+            data, sender = sock.recvfrom(MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("recv failed: %s", exc)  # e.g. ICMP port unreachable from an earlier reply
+            return
+        sender = (sender[0], sender[1])
+        try:
+            messages = parse_packet(data)
+        except Exception as exc:
+            salvaged = salvage_message(data) if not data.startswith(b"#bundle") else None
+            if salvaged is None:
+                log.warning("dropped a malformed OSC packet from %s:%d (%d bytes): %s", sender[0], sender[1],
+                            len(data), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                return
+            messages = [salvaged]
+        for address, args in messages:
             try:
-                messages = parse_packet(data)
-            except Exception as exc:
-                salvaged = salvage_message(data) if not data.startswith(b"#bundle") else None
-                if salvaged is not None:
-                    messages = [salvaged]
-                else:
-                    log.warning("dropped a malformed OSC packet from %s:%d (%d bytes): %s", sender[0], sender[1],
-                                len(data), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                    continue
-            for address, args in messages:
-                try:
-                    self.on_message(address, args, sender)
-                except Exception:  # a handler bug must not stop the server
-                    log.exception("error while handling %s from %s:%d", address, *sender)
+                self.on_message(address, args, sender)
+            except Exception:  # a handler bug must not stop the server
+                log.exception("error while handling %s from %s:%d", address, *sender)
+
+    def _sock_for(self, target: Address) -> socket.socket:
+        family = _family(target[0])
+        return next((s for s in self.socks if s.family == family), self.socks[0])
 
     def send(self, target: Address, address: str, args: list[Any]) -> None:
         """Send one message; failures are logged, never raised."""
@@ -171,6 +222,6 @@ class OscServer:
             log.warning("%s reply is %d bytes; macOS drops UDP datagrams over 9216 bytes", address, len(data))
         try:
             with self._send_lock:
-                self.sock.sendto(data, target)
+                self._sock_for(target).sendto(data, target)
         except OSError as exc:
             log.info("cannot send %s to %s:%s: %s", address, target[0], target[1], exc.strerror or exc)

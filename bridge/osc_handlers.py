@@ -24,6 +24,7 @@ PREFIX = "/musicgen/"
 Address = tuple[str, int]
 #: Trailing keys ``/musicgen/notes`` accepts after its numbers.
 NOTES_OPTIONS = ("token", "reply_host", "reply_port")
+JAM_COMMANDS = ("start", "prompt", "stop", "launched")
 
 
 class _Unauthorized(Exception):
@@ -57,6 +58,7 @@ class OscHandlers:
             "cancel": (self.cancel, True),
             "ping": (self.ping, False),
             "status": (self.status, False),
+            "jam": (self.jam, True),
         }
 
     def __call__(self, address: str, args: list, sender: Address) -> None:
@@ -125,6 +127,26 @@ class OscHandlers:
         """``/musicgen/cancel <id>``"""
         self._options(args[1:], call, f"/musicgen/cancel {call.req_id}")
         self.daemon.cancel(call.req_id)  # answered by /musicgen/cancelled, or raises
+
+    def jam(self, verb: str, args: list, call: _Call) -> None:
+        """``/musicgen/jam <id> start|prompt <text>|stop|launched [key value]...`` (bridge/jam.py)"""
+        if not call.echo_id or len(args) < 2 or args[1] not in JAM_COMMANDS:
+            raise RequestError(BAD_REQUEST, "/musicgen/jam needs <id:s> then start, prompt <text:s>, stop or launched")
+        command, rest = args[1], args[2:]
+        if command == "prompt":
+            if not rest or not isinstance(rest[0], str):
+                raise RequestError(BAD_REQUEST, "/musicgen/jam <id> prompt needs the new prompt (a string)")
+            text, rest = rest[0], rest[1:]
+        params = self._options(rest, call, f"/musicgen/jam {call.req_id} {command}")
+        jams = self.daemon.jams
+        if command == "start":
+            jams.start(call.req_id, {k: v for k, v in params.items() if k != "token"}, reply=call.target)
+        elif command == "prompt":
+            self.send(call.target, "/musicgen/jam_prompt", [call.req_id, jams.set_prompt(call.req_id, text)])
+        elif command == "stop":
+            jams.stop(call.req_id, finish=params.get("finish", 0) in (1, True, "1", "true"))
+        else:
+            jams.launched(call.req_id)
 
     def ping(self, verb: str, args: list, call: _Call) -> None:
         self._options(args, call, PREFIX + verb)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from . import jam_join
 from .admission import check_melody_model, check_model, draw_seed
 from .audio import AudioError, fit_channels, make_loop, normalize, read_audio, resample
 from .clips import clip_basename, ensure_out_dir, remove_clip, update_sidecar, write_clip
@@ -98,7 +99,8 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
     folder = ensure_out_dir(out_dir)
     seed = req.seed if req.seed is not None else draw_seed()
     length_s = req.length_s()
-    gen_s = length_s + (LOOP_TAIL_S if req.loop else 0.0)
+    jam = (req.extra or {}).get("jam")  # a jam segment (bridge/jam.py): made longer, joined, tail kept
+    gen_s = length_s + (LOOP_TAIL_S if req.loop else 0.0) + (jam_join.TAIL_S if jam else 0.0)
     sampling = Sampling(top_k=req.top_k, top_p=req.top_p, temperature=req.temperature, cfg=req.cfg)
     t_in = time.perf_counter()
     if req.stems:
@@ -121,16 +123,21 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
         n_var = out.audio.shape[0]
         for v in range(n_var):
             audio = out.audio[v]
-            if req.loop:
-                audio = make_loop(audio, sr, length_samples)
+            if jam:
+                audio, jam_side = _jam_segment(audio, sr, length_samples, jam, req)
             else:
-                audio = audio[:, :length_samples]
-            if req.keep_prompt and cond.prompt_audio is not None:
-                audio = np.concatenate([cond.prompt_audio, audio], axis=1)
-            audio = normalize(audio, sr, req.normalize)
+                if req.loop:
+                    audio = make_loop(audio, sr, length_samples)
+                else:
+                    audio = audio[:, :length_samples]
+                if req.keep_prompt and cond.prompt_audio is not None:
+                    audio = np.concatenate([cond.prompt_audio, audio], axis=1)
+                audio = normalize(audio, sr, req.normalize)
             base = clip_basename(req.name or req.prompt or ("continuation" if req.action == "continue" else "melody"),
                                  seed, v + 1 if req.variations > 1 else None, when)
             sidecar = _sidecar(engine, req, seed, v, audio, sr, length_s, out, t0, t_in, t_gen)
+            if jam:
+                sidecar["jam"] = jam_side
             stems = None
             if req.stems:
                 t_sep = time.perf_counter()
@@ -157,6 +164,18 @@ def render(engine: Engine, req: GenerationRequest, out_dir: str | os.PathLike, *
     timings.update({"write_s": round(time.perf_counter() - t_gen - sep_s, 3),
                     "total_s": round(time.perf_counter() - t0, 3)})
     return RenderResult(paths=written, seed=seed, duration_s=length_s, sr=sr, timings=timings, stems=stems_written)
+
+
+def _jam_segment(audio, sr: int, length_samples: int, jam: dict, req: GenerationRequest):
+    """A jam segment's audio (joined to the previous segment's tail) and its sidecar entry."""
+    prev_tail = jam_join.read_tail(req.audio_path) if jam.get("join") and req.audio_path else None
+    first = req.action == "generate"  # only a segment made from text sets the jam's level
+    audio, tail = jam_join.shape_segment(audio, sr, length_samples, prev_tail=prev_tail,
+                                          normalize_fn=(lambda a: normalize(a, sr, req.normalize)) if first else None)
+    side = {k: jam.get(k) for k in ("id", "index", "bars", "start_sample")}
+    side.update({"samples": int(audio.shape[1]), "joined": prev_tail is not None,
+                 "tail": jam_join.encode_tail(tail)})
+    return audio, side
 
 
 def _check_separator(separator):

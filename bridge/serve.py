@@ -15,7 +15,8 @@ from pathlib import Path
 
 from . import __version__
 from .clips import clean_partials
-from .config import ConfigError, ServeConfig, build_serve_config, is_loopback, load_config_file, trust_defaults
+from .config import (ConfigError, ServeConfig, build_serve_config, is_loopback, load_config_file,
+                     store_python_redirect, trust_defaults)
 from .daemon import Daemon
 from .errors import CliError
 
@@ -68,6 +69,12 @@ def serve_main(args) -> int:
                                          is_root=hasattr(os, "geteuid") and os.geteuid() == 0)
     for line in warnings:
         log.warning("%s", line)
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA") and not args.state_dir:
+        private = store_python_redirect(sys.base_prefix, os.environ["LOCALAPPDATA"])
+        if private is not None:
+            log.warning("Microsoft Store Python keeps files under %%LOCALAPPDATA%% in a private folder: the inbox is "
+                        "really %s; in REAPER set 'Daemon inbox folder' (MusicGen - Settings) to it, or install "
+                        "Python from python.org", private / "musicgen-bridge" / "inbox")
     midi_factory = _midi_factory(cfg, args)
     try:
         lock = _lock_state_dir(cfg.state_dir)
@@ -90,9 +97,14 @@ def serve_main(args) -> int:
         daemon.start()
     except OSError as exc:
         raise CliError(str(exc)) from None
-    where = f" via {engine.describe()['engine']}" if cfg.engine else ""
-    print(f"musicgen-bridge {__version__} ready: model {engine.loaded.spec} on {engine.loaded.device}{where}, "
-          f"OSC {daemon.osc.address[0]}:{daemon.osc.address[1]}", file=sys.stderr, flush=True)
+    if cfg.engine:  # where the workers run it; this machine's GPU advice does not apply
+        where = f"{engine.loaded.dtype} via {engine.describe()['engine']}"
+    else:
+        from .engine.placement import placement_line
+
+        where = placement_line(engine.loaded.device, engine.loaded.dtype, cfg.device, cfg.dtype)
+    print(f"musicgen-bridge {__version__} ready: model {engine.loaded.spec} on {engine.loaded.device}, "
+          f"OSC {daemon.osc.address[0]}:{daemon.osc.address[1]} ({where})", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):
             pass
@@ -100,7 +112,12 @@ def serve_main(args) -> int:
         daemon.stop()
         lock.close()
     log.info("stopped")
-    return 0
+    # Everything is journaled and closed: skip the interpreter's teardown of torch and
+    # transformers (about a second), so SIGTERM ends the process within the promised bound.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _build_engine(cfg: ServeConfig, *, model_flag: str | None):
@@ -145,16 +162,31 @@ def _parse_targets(raw) -> list[tuple[str, int]]:
     return out
 
 
-def _midi_factory(cfg: ServeConfig, args):
-    """A function building the MIDI side, or None when MIDI is not asked for."""
+def midi_config(cfg: ServeConfig, args):
+    """The MIDI side's config from the ``[midi]`` table and the ``--midi-*`` flags, or None when MIDI
+    is not asked for. Raises :class:`CliError` (one line) for a set-up this machine cannot serve."""
     overrides = {"in_name": getattr(args, "midi_in", None), "connect": getattr(args, "midi_connect", None),
-                 "out_name": getattr(args, "midi_out", None), "api": getattr(args, "midi_api", None)}
+                 "out_name": getattr(args, "midi_out", None), "out_connect": getattr(args, "midi_out_connect", None),
+                 "api": getattr(args, "midi_api", None)}
     if not cfg.midi and not any(v is not None for v in overrides.values()):
         return None
-    from .midi import MidiConfig, MidiConfigError, MidiSide
+    from .midi import MidiConfig, MidiConfigError
+    from .midi.ports import check_virtual_ports
 
     try:
         midi_cfg = MidiConfig.from_dict(cfg.midi, cli_overrides=overrides, presets=list(cfg.presets))
-    except MidiConfigError as exc:
+        if midi_cfg.enabled:
+            check_virtual_ports(midi_cfg)
+    except (MidiConfigError, OSError) as exc:
         raise CliError(str(exc)) from None
+    return midi_cfg
+
+
+def _midi_factory(cfg: ServeConfig, args):
+    """A function building the MIDI side, or None when MIDI is not asked for."""
+    midi_cfg = midi_config(cfg, args)
+    if midi_cfg is None:
+        return None
+    from .midi import MidiSide
+
     return lambda on_action: MidiSide(midi_cfg, on_action=on_action, log=logging.getLogger("bridge.midi"))

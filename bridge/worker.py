@@ -17,7 +17,8 @@ from typing import Callable
 from .clips import remove_clip, write_preview
 from .delivery import Delivery
 from .engine import Cancelled, Engine
-from .errors import GENERATION_FAILED, IO_ERROR, RequestError
+from .engine import memory
+from .errors import GENERATION_FAILED, IO_ERROR, OUT_OF_MEMORY, RequestError
 from .jobs import CANCELLED, DONE, ERROR, QUEUED, RUNNING, Job, JobQueue, Journal
 from .render import render
 
@@ -99,6 +100,12 @@ class Worker:
             self._fail(job, IO_ERROR, f"cannot write clips to {job.out_dir}: {exc.strerror or exc}")
             return
         except Exception as exc:
+            if memory.is_out_of_memory(exc):
+                memory.release(self.engine.loaded.device)
+                log.warning("job %s ran out of memory on %s; memory released", job.id, self.engine.loaded.device)
+                self._fail(job, OUT_OF_MEMORY, f"out of memory on {self.engine.loaded.device}; "
+                                               "ask for fewer variations or a shorter clip")
+                return
             log.exception("job %s failed", job.id)
             self._fail(job, GENERATION_FAILED, (str(exc).splitlines() or [type(exc).__name__])[0][:300])
             return

@@ -228,11 +228,11 @@
 			{
 				"box": {
 					"maxclass": "newobj",
-					"text": "route seed dice prompt folder host replyport_auto token",
+					"text": "route seed dice prompt folder host replyport_auto token jam listen",
 					"numinlets": 2,
-					"numoutlets": 8,
+					"numoutlets": 10,
 					"patching_rect": [900, 480, 300, 22],
-					"outlettype": ["", "", "", "", "", "", "", ""],
+					"outlettype": ["", "", "", "", "", "", "", "", "", ""],
 					"id": "obj-17"
 				}
 			},
@@ -1336,7 +1336,7 @@
 					"varname": "folder",
 					"id": "obj-83",
 					"presentation": 1,
-					"presentation_rect": [434, 146, 162, 16]
+					"presentation_rect": [434, 146, 84, 16]
 				}
 			},
 			{
@@ -1377,6 +1377,149 @@
 					"patching_rect": [640, 230, 100, 22],
 					"outlettype": [""],
 					"id": "obj-85"
+				}
+			},
+			{
+				"box": {
+					"maxclass": "comment",
+					"text": "Launch",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [1000, 40, 50, 18],
+					"id": "obj-86",
+					"presentation": 1,
+					"presentation_rect": [564, 2, 36, 14]
+				}
+			},
+			{
+				"box": {
+					"maxclass": "live.menu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"outlettype": ["", "", "float"],
+					"parameter_enable": 1,
+					"patching_rect": [1000, 60, 60, 15],
+					"varname": "Launch when ready",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Launch when ready",
+							"parameter_shortname": "Launch",
+							"parameter_type": 2,
+							"parameter_enum": ["off", "launch", "follow"],
+							"parameter_mmax": 2.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [0],
+							"parameter_invisible": 0
+						}
+					},
+					"id": "obj-87",
+					"presentation": 1,
+					"presentation_rect": [564, 17, 34, 15]
+				}
+			},
+			{
+				"box": {
+					"maxclass": "newobj",
+					"text": "prepend launch",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [1000, 90, 100, 22],
+					"outlettype": [""],
+					"id": "obj-88"
+				}
+			},
+			{
+				"box": {
+					"maxclass": "live.text",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": ["", ""],
+					"parameter_enable": 1,
+					"patching_rect": [1000, 130, 40, 15],
+					"varname": "Jam",
+					"saved_attribute_attributes": {
+						"valueof": {
+							"parameter_longname": "Jam",
+							"parameter_shortname": "Jam",
+							"parameter_type": 2,
+							"parameter_enum": ["off", "on"],
+							"parameter_mmax": 1.0,
+							"parameter_initial_enable": 1,
+							"parameter_initial": [0],
+							"parameter_invisible": 0
+						}
+					},
+					"mode": 1,
+					"text": "Jam",
+					"texton": "Jam",
+					"id": "obj-89",
+					"presentation": 1,
+					"presentation_rect": [564, 33, 34, 15]
+				}
+			},
+			{
+				"box": {
+					"maxclass": "newobj",
+					"text": "t i b",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [1000, 160, 40, 22],
+					"outlettype": ["int", "bang"],
+					"id": "obj-90"
+				}
+			},
+			{
+				"box": {
+					"maxclass": "newobj",
+					"text": "prepend jam",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [1000, 190, 100, 22],
+					"outlettype": [""],
+					"id": "obj-91"
+				}
+			},
+			{
+				"box": {
+					"maxclass": "comment",
+					"text": "Listen (presets)",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [1000, 230, 90, 18],
+					"id": "obj-92",
+					"presentation": 1,
+					"presentation_rect": [520, 128, 78, 14]
+				}
+			},
+			{
+				"box": {
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": ["", "int", "", ""],
+					"parameter_enable": 0,
+					"patching_rect": [1000, 250, 80, 18],
+					"text": "",
+					"outputmode": 1,
+					"keymode": 1,
+					"lines": 1,
+					"wordwrap": 0,
+					"varname": "listen",
+					"fontsize": 10.0,
+					"id": "obj-93",
+					"presentation": 1,
+					"presentation_rect": [520, 145, 76, 18]
+				}
+			},
+			{
+				"box": {
+					"maxclass": "newobj",
+					"text": "prepend listen",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [1000, 280, 100, 22],
+					"outlettype": [""],
+					"id": "obj-94"
 				}
 			}
 		],
@@ -1908,6 +2051,66 @@
 					"source": ["obj-85", 0],
 					"destination": ["obj-6", 0]
 				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-87", 0],
+					"destination": ["obj-88", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-88", 0],
+					"destination": ["obj-6", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-89", 0],
+					"destination": ["obj-90", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-90", 1],
+					"destination": ["obj-19", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-90", 0],
+					"destination": ["obj-91", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-91", 0],
+					"destination": ["obj-6", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-93", 0],
+					"destination": ["obj-94", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-94", 0],
+					"destination": ["obj-6", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-17", 7],
+					"destination": ["obj-89", 0]
+				}
+			},
+			{
+				"patchline": {
+					"source": ["obj-17", 8],
+					"destination": ["obj-93", 0]
+				}
 			}
 		],
 		"parameters": {
@@ -1933,6 +2136,8 @@
 			"obj-71": ["Reply port", "Reply", 0],
 			"obj-79": ["Choose output folder button", "Folder", 0],
 			"obj-84": ["Stems", "Stems", 0],
+			"obj-87": ["Launch when ready", "Launch", 0],
+			"obj-89": ["Jam", "Jam", 0],
 			"inherited_shortname": 1
 		},
 		"dependency_cache": [

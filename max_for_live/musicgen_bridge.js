@@ -211,6 +211,49 @@ var LIMITS = {
                 "generate"
             ]
         }
+    },
+    "jam": {
+        "about": "/musicgen/jam <id> start takes the keys above (bpm and bars required) except refused, plus keys; bridge/jam.py must agree.",
+        "max_id_chars": 56,
+        "commands": [
+            "launched",
+            "prompt",
+            "start",
+            "stop"
+        ],
+        "keys": {
+            "segments": {
+                "type": "int",
+                "min": 0,
+                "max": 100000,
+                "default": 0
+            },
+            "ahead": {
+                "type": "int",
+                "min": 1,
+                "max": 64,
+                "default": 2
+            }
+        },
+        "required": [
+            "bars",
+            "bpm"
+        ],
+        "refused": [
+            "duration",
+            "keep_prompt",
+            "loop",
+            "preview",
+            "stems",
+            "variations"
+        ],
+        "formats": [
+            "flac",
+            "wav",
+            "wav16",
+            "wav24",
+            "wavf"
+        ]
     }
 };
 
@@ -238,7 +281,8 @@ var ADDRESS = {
     notes: "/musicgen/notes",
     cancel: "/musicgen/cancel",
     status: "/musicgen/status",
-    ping: "/musicgen/ping"
+    ping: "/musicgen/ping",
+    jam: "/musicgen/jam"
 };
 
 // The request keys' types and limits (bridge/protocol_keys.json, written into mgb_limits.js).
@@ -355,6 +399,24 @@ function buildStatus(opts) {
     return [atomSym(ADDRESS.status)].concat(keyValueAtoms(pick(opts, ["token", "reply_host", "reply_port"])));
 }
 
+// /musicgen/jam <id> start [key value]... (docs/protocol.md, "Jam"): `opts` are request keys
+// (prompt, bpm, bars, beats_per_bar, ...); the daemon refuses the ones a jam cannot take.
+function buildJamStart(id, opts) {
+    return [atomSym(ADDRESS.jam), atomSym(checkId(id)), atomSym("start")].concat(keyValueAtoms(opts));
+}
+
+// /musicgen/jam <id> prompt <text> | stop | launched, with [token] and [reply_port].
+function buildJamCommand(id, command, text, opts) {
+    var msg = [atomSym(ADDRESS.jam), atomSym(checkId(id)), atomSym(command)];
+    if (command === "prompt") {
+        if (/^\s*$/.test(String(text || ""))) { throw new Error("a jam prompt cannot be empty"); }
+        msg.push(atomSym(String(text)));
+    } else if (command !== "stop" && command !== "launched") {
+        throw new Error("unknown jam command " + command);
+    }
+    return msg.concat(keyValueAtoms(pick(opts, ["token", "reply_port"])));
+}
+
 function pick(obj, keys) {
     var out = {};
     var i;
@@ -461,7 +523,8 @@ function parseReply(address, args) {
     var i, fields, key;
     switch (address) {
     case "/musicgen/accepted":
-        return { type: "accepted", id: str(a[0]), queuePosition: Number(a[1]) || 0 };
+        // MIDI-triggered jobs (announced) carry their preset as a third argument
+        return { type: "accepted", id: str(a[0]), queuePosition: Number(a[1]) || 0, preset: str(a[2]) };
     case "/musicgen/progress":
         return { type: "progress", id: str(a[0]), fraction: clamp01(Number(a[1])) };
     case "/musicgen/preview":
@@ -481,6 +544,15 @@ function parseReply(address, args) {
         return { type: "error", id: str(a[0]), code: str(a[1]) || "error", message: a.slice(2).map(str).join(" ") };
     case "/musicgen/cancelled":
         return { type: "cancelled", id: str(a[0]) };
+    case "/musicgen/jam_segment":
+        return { type: "jam_segment", id: str(a[0]), index: Math.round(Number(a[1])) || 0, segmentId: str(a[2]),
+            path: str(a[3]), length_s: Number(a[4]) || 0, leadBars: Number(a[5]) || 0 };
+    case "/musicgen/jam_prompt":
+        return { type: "jam_prompt", id: str(a[0]), fromIndex: Math.round(Number(a[1])) || 0 };
+    case "/musicgen/jam_slow":
+        return { type: "jam_slow", id: str(a[0]), speed: Number(a[1]) || 0, leadBars: Number(a[2]) || 0 };
+    case "/musicgen/jam_ended":
+        return { type: "jam_ended", id: str(a[0]), reason: str(a[1]), segments: Math.round(Number(a[2])) || 0 };
     case "/musicgen/pong":
         return { type: "pong", version: str(a[0]) };
     case "/musicgen/status":
@@ -517,6 +589,8 @@ var api = {
     KEY_TYPES: KEY_TYPES,
     KEY_ORDER: KEY_ORDER,
     atomSym: atomSym,
+    buildJamStart: buildJamStart,
+    buildJamCommand: buildJamCommand,
     atomInt: atomInt,
     atomFloat: atomFloat,
     checkId: checkId,
@@ -732,7 +806,35 @@ function promptWithKey(prompt, phrase) {
     return p ? p + ", " + phrase : phrase;
 }
 
+// Launch Clip.launch_quantization value "1 Bar" (LOM: 0 Global, 1 None, 2 8 Bars, 3 4 Bars,
+// 4 2 Bars, 5 1 Bar, 6 1/2, ...).
+var LAUNCH_Q_1_BAR = 5;
+
+// Whether to fire the next clip now so that it starts when `prev` (the clip it follows) ends.
+// The next clip launches with 1-bar quantization, so firing it during prev's last bar starts it
+// on the bar line where prev ends. prev: {transport, triggered, playing, position, end} in beats
+// (transport: Live's transport runs), barBeats the bar in quarter notes. "fire" now, or "wait"
+// (the transport is stopped: firing would start it; prev waits to start or is not in its last bar).
+function followDecision(prev, barBeats) {
+    var remaining;
+    if (!prev) { return "fire"; }
+    if (prev.transport === false || prev.triggered) { return "wait"; }
+    if (!prev.playing) { return "fire"; }
+    remaining = Number(prev.end) - Number(prev.position);
+    if (!isFinite(remaining)) { return "fire"; }
+    return remaining <= Number(barBeats) + 1e-6 ? "fire" : "wait";
+}
+
+// Whole bars for a jam segment (the device fires each segment on a bar line): at least 1.
+function jamBars(bars) {
+    var b = Math.round(Number(bars));
+    return b >= 1 && isFinite(b) ? b : 1;
+}
+
 var api = {
+    LAUNCH_Q_1_BAR: LAUNCH_Q_1_BAR,
+    followDecision: followDecision,
+    jamBars: jamBars,
     MAX_DURATION_S: MAX_DURATION_S,
     NOTE_NAMES: NOTE_NAMES,
     beatsPerBarQuarter: beatsPerBarQuarter,
@@ -1074,7 +1176,20 @@ Connection.prototype.set = function (state) {
 
 Connection.prototype.isUp = function () { return this.state === "connected"; };
 
+// Whether a device whose Listen setting is `listen` takes a MIDI-triggered job of `preset`:
+// "" = off, "*" or "all" = every job, else preset names separated by spaces or commas.
+function listensTo(listen, preset) {
+    var names = String(listen || "").split(/[\s,]+/);
+    var i;
+    for (i = 0; i < names.length; i++) {
+        if (names[i] === "*" || names[i].toLowerCase() === "all") { return true; }
+        if (names[i] !== "" && names[i] === String(preset || "")) { return true; }
+    }
+    return false;
+}
+
 var api = {
+    listensTo: listensTo,
     CREATE_AUDIO_CLIP_SINCE: CREATE_AUDIO_CLIP_SINCE,
     SEED_MAX: SEED_MAX,
     liveVersion: liveVersion,
@@ -1149,6 +1264,9 @@ var session = mgbRequire("mgb_session");
 var MODEL_CHOICES = ["auto", "small", "medium", "large", "melody", "melody-large",
     "stereo-small", "stereo-medium", "stereo-large", "stereo-melody", "stereo-melody-large"];
 var PLACE_CHOICES = ["auto", "session", "arrangement"];
+// Launch: what happens when a new session clip lands (docs/ableton.md, "Live sets").
+var LAUNCH_OFF = 0, LAUNCH_NOW = 1, LAUNCH_FOLLOW = 2;
+var LAUNCH_TICK_MS = 50;
 var PING_INTERVAL_MS = 2000;
 var PING_TIMEOUT_MS = 5000;
 var REQUEST_TIMEOUT_MS = 10000;
@@ -1179,7 +1297,9 @@ var S = {
     replyPort: 0,         // 0 = auto: 9001 + (this device's id mod 500)
     folder: "",
     token: "",
-    stems: 0              // 1: ask for stems too (drums, bass, ... on adjacent tracks)
+    stems: 0,             // 1: ask for stems too (drums, bass, ... on adjacent tracks)
+    launch: 0,            // LAUNCH_OFF, LAUNCH_NOW (fire the new clip), LAUNCH_FOLLOW (when the playing clip ends)
+    listen: ""            // MIDI-triggered jobs this device takes: "" none, "*" all, else preset names
 };
 
 var seeds = new session.SeedState();
@@ -1193,6 +1313,10 @@ var daemonDevice = "";
 var pinger = null;
 var waits = [];           // one-shot Tasks waiting for Live (cancelled when the device goes)
 var activeReplyPort = 0;
+var jamState = null;      // the running jam: {id, trackId, nextSlot, prevClipId, firstClipId, launchedSent, sentPrompt}
+var launchQueue = [];     // clips to fire, in order: {slotId, clipId, afterClipId}
+var launcher = null;      // the Task that fires them
+var lastQueued = {};      // track id -> the clip Launch "follow" queued last there
 
 // ---- messages from the controls ------------------------------------------------------------
 
@@ -1205,6 +1329,15 @@ function setPrompt(args) {
     if (args.length >= 1 && args[0] === "text") { args = args.slice(1); }
     S.prompt = args.join(" ");
     saveState();
+    if (jamState && ready && trim(S.prompt) && trim(S.prompt) !== jamState.sentPrompt) {
+        // the prompt box is live while jamming: the next segment takes the new prompt
+        jamState.sentPrompt = trim(S.prompt);
+        try {
+            sendMessage(protocol.buildJamCommand(jamState.id, "prompt", jamState.sentPrompt, replyOpts()));
+        } catch (e) {
+            setStatus("Jam prompt: " + e.message);
+        }
+    }
 }
 setPrompt.local = 1;
 
@@ -1219,6 +1352,16 @@ function loop(v) { S.loop = toInt(v) ? 1 : 0; }
 function place(v) { S.place = Math.max(0, Math.min(2, toInt(v))); }
 function usekey(v) { S.useKey = toInt(v) ? 1 : 0; }
 function stems(v) { S.stems = toInt(v) ? 1 : 0; }
+function launch(v) { S.launch = Math.max(0, Math.min(2, toInt(v))); }
+
+// [textedit] "Listen": which MIDI-triggered jobs land on this device's track ("" none, "*" all,
+// else preset names). The daemon must announce to this device's reply port (config `announce`).
+function listen() {
+    var args = argList(arguments);
+    if (args.length >= 1 && args[0] === "text") { args = args.slice(1); }
+    S.listen = trim(args.join(" "));
+    saveState();
+}
 
 function seed(v) {
     seeds.value = Math.max(0, Math.min(session.SEED_MAX, toInt(v)));
@@ -1303,6 +1446,10 @@ function restore() {
     if (typeof st.token === "string" && st.token !== S.token) {
         S.token = st.token;
         outlet(OUT_UI, "token", "set", S.token);
+    }
+    if (typeof st.listen === "string" && st.listen !== S.listen) {
+        S.listen = st.listen;
+        outlet(OUT_UI, "listen", "set", S.listen);
     }
     if (st.port > 0) { S.port = toInt(st.port); }
     if (st.replyPort >= 0) { S.replyPort = toInt(st.replyPort); }
@@ -1438,6 +1585,7 @@ releaseReplyPort.local = 1;
 function notifydeleted() {
     var i;
     if (pinger) { pinger.cancel(); pinger.freepeer(); pinger = null; }
+    if (launcher) { launcher.cancel(); launcher.freepeer(); launcher = null; }
     for (i = 0; i < waits.length; i++) { waits[i].cancel(); waits[i].freepeer(); }
     waits = [];
     if (S.replyPort === 0 && ready) { releaseReplyPort(activeReplyPort); }
@@ -1594,6 +1742,44 @@ function melody() {
     }
 }
 
+// The Jam toggle: on starts a jam on this device's track (the daemon keeps continuing the music,
+// segment after segment, each `bars` long at the song's tempo); off stops it.
+function jam(v) {
+    if (!checkReady()) { return; }
+    if (!toInt(v)) {
+        if (!jamState) { return; }
+        sendMessage(protocol.buildJamCommand(jamState.id, "stop", null, replyOpts()));
+        setStatus("Stopping the jam...");
+        return;
+    }
+    if (jamState) { setStatus("A jam is already running"); return; }
+    try {
+        if (!trim(S.prompt)) { throw new Error("type a prompt first"); }
+        var song = songContext();
+        var target = generateTarget(false);
+        var bars = timing.jamBars(S.bars);
+        var len = timing.lengthKeys(bars, song.tempo, song.numerator, song.denominator);
+        var id = nextId() + "j";
+        var req = requestBase(len, song, target);
+        var o = req.opts;
+        sendMessage(protocol.buildJamStart(id, {
+            prompt: promptFor(song), bpm: song.tempo, bars: bars,
+            beats_per_bar: timing.beatsPerBarQuarter(song.numerator, song.denominator),
+            model: o.model, seed: o.seed, temperature: o.temperature, cfg: o.cfg, out_dir: o.out_dir,
+            daw: "ableton", track: o.track, reply_port: o.reply_port, token: o.token
+        }));
+        jamState = { id: id, trackId: target.trackId, nextSlot: 0, prevClipId: 0, firstClipId: 0,
+            launchedSent: false, sentPrompt: trim(S.prompt), bars: bars, lengthBeats: len.lengthBeats,
+            duration_s: len.duration_s, beatsPerBar: timing.beatsPerBarQuarter(song.numerator, song.denominator),
+            label: S.prompt };
+        setStatus("Jam: " + bars + " bar" + (bars === 1 ? "" : "s") + " per segment of \"" + shortText(S.prompt) + "\"" +
+            outDirNote(req));
+    } catch (e) {
+        outlet(OUT_UI, "jam", "set", 0);
+        setStatus("Jam: " + e.message);
+    }
+}
+
 function cancel() {
     if (!isPress(arguments) || !checkReady()) { return; }
     var job = jobs.latest();
@@ -1619,7 +1805,7 @@ function reply(address) {
         daemonDevice = r.fields.device === undefined ? "" : String(r.fields.device);
         return;
     case "accepted":
-        job = jobs.get(r.id);
+        job = jobs.get(r.id) || adoptJob(r);
         if (!job) { return; }
         job.state = "accepted";
         setStatus(r.queuePosition > 0 ? "Queued (" + r.queuePosition + " ahead): \"" + shortText(job.label) + "\"" :
@@ -1642,6 +1828,12 @@ function reply(address) {
         onDone(r);
         return;
     case "error":
+        if (jamState && r.id === jamState.id) {   // the jam itself was refused: it never started
+            jamState = null;
+            outlet(OUT_UI, "jam", "set", 0);
+            setStatus("Jam refused: " + r.code + ": " + r.message);
+            return;
+        }
         job = r.id ? jobs.remove(r.id) : null;
         if (r.id && !job) { return; }   // another device's job
         progress(0);
@@ -1653,15 +1845,58 @@ function reply(address) {
         progress(0);
         setStatus("Cancelled \"" + shortText(job.label) + "\"");
         return;
+    case "jam_segment":
+        if (!jamState || r.id !== jamState.id) { return; }
+        jamState.lead = r.leadBars;
+        setStatus("Jam: segment " + (r.index + 1) + " ready, " + round2(r.leadBars) + " bars ahead of playback");
+        return;
+    case "jam_slow":
+        if (!jamState || r.id !== jamState.id) { return; }
+        setStatus("Jam: generation is slower than playback (" + round2(r.speed) + "x real time, " +
+            round2(r.leadBars) + " bars ahead): the last segment loops until the next one is ready");
+        return;
+    case "jam_ended":
+        if (!jamState || r.id !== jamState.id) { return; }
+        jamState = null;
+        outlet(OUT_UI, "jam", "set", 0);
+        setStatus("Jam ended (" + r.reason + ") after " + r.segments + " segment" + (r.segments === 1 ? "" : "s"));
+        return;
     default:
         return;
     }
 }
 
+// A job this device did not send: a segment of its jam, or a MIDI-triggered job (announced by
+// the daemon with its preset) that the Listen setting takes. It lands on this device's track.
+function adoptJob(r) {
+    var track, info;
+    if (jamState && r.id.indexOf(jamState.id + ".s") === 0) {
+        info = {
+            kind: "jam", label: jamState.label, trackId: jamState.trackId, placement: "session", slotStart: 0,
+            positionBeats: 0, lengthBeats: jamState.lengthBeats, duration_s: jamState.duration_s,
+            beatsPerBar: jamState.beatsPerBar, warpToSong: true, seed: null, sentMs: nowMs()
+        };
+    } else if (r.id.indexOf("midi-") === 0 && session.listensTo(S.listen, r.preset)) {
+        track = deviceTrack();
+        if (!isAudioTrack(track)) { return null; }
+        info = {
+            kind: "midi", label: r.preset || "MIDI", trackId: toInt(track.id), placement: "session", slotStart: 0,
+            positionBeats: 0, lengthBeats: 0, duration_s: 0, beatsPerBar: 4, warpToSong: false, seed: null,
+            sentMs: nowMs()
+        };
+    } else {
+        return null;
+    }
+    jobs.add(r.id, info);
+    return jobs.get(r.id);
+}
+adoptJob.local = 1;
+
 function onDone(r) {
     var job = jobs.remove(r.id);
     var seedFromFile, place;
     if (!job) { return; }
+    if (job.kind === "jam" && jamState) { job.slotStart = jamState.nextSlot; }
     progress(100);
     seedFromFile = protocol.seedFromPath(r.paths[0]);
     seeds.last = job.seed !== undefined && job.seed !== null ? job.seed : seedFromFile;
@@ -1677,6 +1912,7 @@ function onDone(r) {
             setStatus("Could not create the clip (" + err.message + "): drag " + r.paths.concat(stemPaths(job)).join("  |  "));
             return;
         }
+        afterPlaced(job, placed);
         if (!job.stems) { reportPlaced(job, placed, null); return; }
         guarded(function (cb) { placeStems(job, placed, cb); }, function (err2, stemNote) {
             if (err2) {
@@ -1687,6 +1923,100 @@ function onDone(r) {
     });
 }
 onDone.local = 1;
+
+// Launch what just landed: a jam segment follows the previous one; other session clips per the
+// Launch setting (now, or when the track's playing clip ends).
+function afterPlaced(job, placed) {
+    var track, slotIds, slotId, clipId, playing;
+    if (job.placement !== "session" || !placed.slots || !placed.slots.length) { return; }
+    track = byId(job.trackId);
+    slotIds = childIds(track, "clip_slots");
+    slotId = slotIds[placed.slots[0]];
+    clipId = childId(byId(slotId), "clip");
+    if (job.kind === "jam") {
+        if (!jamState) { return; }
+        queueLaunch(slotId, clipId, jamState.prevClipId || 0);
+        jamState.prevClipId = clipId;
+        if (!jamState.firstClipId) { jamState.firstClipId = clipId; }
+        jamState.nextSlot = placed.slots[0] + 1;
+        return;
+    }
+    if (S.launch === LAUNCH_NOW) {
+        queueLaunch(slotId, clipId, 0);
+    } else if (S.launch === LAUNCH_FOLLOW) {
+        // after the clip this device queued last on the track while it is still to come or
+        // playing (results landing faster than they play), else after the playing clip
+        playing = lastQueued[job.trackId] && stillComing(lastQueued[job.trackId]) ? lastQueued[job.trackId] : 0;
+        if (!playing) {
+            playing = toInt(getNum(track, "playing_slot_index"));
+            playing = playing >= 0 && playing < slotIds.length ? childId(byId(slotIds[playing]), "clip") : 0;
+        }
+        queueLaunch(slotId, clipId, playing);
+        lastQueued[job.trackId] = clipId;
+    }
+}
+afterPlaced.local = 1;
+
+function stillComing(clipId) {
+    var clip = byId(clipId), i;
+    if (!exists(clip)) { return false; }
+    for (i = 0; i < launchQueue.length; i++) { if (launchQueue[i].clipId === clipId) { return true; } }
+    return getNum(clip, "is_playing") === 1 || getNum(byId(childId(clip, "canonical_parent")), "is_triggered") === 1;
+}
+stillComing.local = 1;
+
+function queueLaunch(slotId, clipId, afterClipId) {
+    launchQueue.push({ slotId: slotId, clipId: clipId, afterClipId: afterClipId });
+    if (!launcher) {
+        launcher = new Task(launchTick, this);
+        launcher.interval = LAUNCH_TICK_MS;
+    }
+    launcher.repeat();
+    launchTick();
+}
+queueLaunch.local = 1;
+
+// Fire queued clips in order: one that follows another is fired in that clip's last bar, with
+// its own launch quantization set to 1 bar, so Live starts it on the bar line where the other
+// ends (follow actions are not in the Live API). Also tells the daemon when a jam starts playing.
+function launchTick() {
+    var item, d, prev, prevSlot, first, song;
+    try {
+        while (launchQueue.length) {
+            item = launchQueue[0];
+            if (!exists(byId(item.slotId)) || !exists(byId(item.clipId))) { launchQueue.shift(); continue; }
+            prev = item.afterClipId ? byId(item.afterClipId) : null;
+            d = "fire";
+            if (prev && exists(prev)) {
+                song = new LiveAPI("live_set");
+                prevSlot = byId(childId(prev, "canonical_parent"));
+                d = timing.followDecision({
+                    transport: getNum(song, "is_playing") === 1,
+                    triggered: exists(prevSlot) && getNum(prevSlot, "is_triggered") === 1,
+                    playing: getNum(prev, "is_playing") === 1,
+                    position: getNum(prev, "playing_position"),
+                    end: getNum(prev, getNum(prev, "looping") === 1 ? "loop_end" : "end_marker")
+                }, timing.beatsPerBarQuarter(getNum(song, "signature_numerator") || 4,
+                    getNum(song, "signature_denominator") || 4));
+                if (d === "fire") { byId(item.clipId).set("launch_quantization", timing.LAUNCH_Q_1_BAR); }
+            }
+            if (d === "wait") { break; }
+            launchQueue.shift();
+            byId(item.slotId).call("fire");
+        }
+        if (jamState && jamState.firstClipId && !jamState.launchedSent) {
+            first = byId(jamState.firstClipId);
+            if (exists(first) && getNum(first, "is_playing") === 1) {
+                jamState.launchedSent = true;
+                sendMessage(protocol.buildJamCommand(jamState.id, "launched", null, replyOpts()));
+            }
+        }
+        if (!launchQueue.length && !(jamState && !jamState.launchedSent) && launcher) { launcher.cancel(); }
+    } catch (e) {
+        post("MusicGen Bridge: launching: " + e.message + "\n");
+    }
+}
+launchTick.local = 1;
 
 function reportPlaced(job, placed, stemNote) {
     if (placed.missing.length) {
@@ -2173,7 +2503,7 @@ function saveState() {
     if (!ready) { return; }
     outlet(OUT_STATE, "state", JSON.stringify({
         v: 1, prompt: S.prompt, folder: S.folder, host: S.host, port: S.port,
-        replyPort: S.replyPort, token: S.token, lastSeed: seeds.last
+        replyPort: S.replyPort, token: S.token, lastSeed: seeds.last, listen: S.listen
     }));
 }
 saveState.local = 1;

@@ -24,7 +24,7 @@ def models_dir(tmp_path_factory) -> Path:
 
 
 def _make(models_dir: Path, name: str, **kw) -> Path:
-    from bridge.engine.test_model import make_test_model
+    from bridge.engine.tiny_model import make_test_model
 
     path = models_dir / name
     if not (path / "config.json").exists():

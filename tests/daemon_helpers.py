@@ -133,3 +133,16 @@ class DaemonProc:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+def start_inproc_daemon(engine, tmp_path: Path, **flags):
+    """A daemon in this process on ``engine`` (its moments can be hit exactly by a test) with a
+    free OSC port on the default host; returns it, started. The caller stops it."""
+    from bridge.config import build_serve_config
+    from bridge.daemon import Daemon
+
+    cfg = build_serve_config({"state_dir": tmp_path / "state", "output_dir": tmp_path / "out",
+                              "osc_port": free_udp_port(), **flags})
+    d = Daemon(cfg, engine)
+    d.start()
+    return d

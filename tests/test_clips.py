@@ -235,6 +235,23 @@ def test_owner_rerun_when_the_sidecar_is_there_but_the_audio_is_not(tmp_path):
     assert sidecar_of(clip)["file"] == "take.wav"
 
 
+def test_owner_rerun_when_killed_between_the_audio_and_its_sidecar(tmp_path):
+    """The audio is published first: a kill right after it leaves the clip and the hidden claim
+    (the sidecar-to-be). The re-run finishes that sidecar; no second copy is made."""
+    clip = write_clip(tmp_path, "take", tone(440), SR, "wav", {"run": 1}, owner=OWNER)
+    side = tmp_path / "take.wav.json"
+    side.rename(tmp_path / ".take.wav.json.claim")  # the state a kill between the two files leaves
+    assert clean_partials(tmp_path) == 0            # the restart keeps a claim whose clip exists
+    again = write_clip(tmp_path, "take", tone(660), SR, "wav", {"run": 2}, owner=OWNER)
+    assert again == clip and listing(tmp_path) == {"take.wav", "take.wav.json"}
+    assert sidecar_of(clip)["run"] == 1 and sidecar_of(clip)["owner"]["id"] == OWNER[0]
+
+
+def test_a_claim_without_its_clip_is_swept_at_start(tmp_path):
+    (tmp_path / ".take.wav.json.claim").write_text("{}")  # killed before the audio was published
+    assert clean_partials(tmp_path) == 1 and listing(tmp_path) == set()
+
+
 def test_write_clip_into_a_missing_folder_fails_and_leaves_nothing(tmp_path):
     with pytest.raises(OSError):
         write_clip(tmp_path / "gone", "take", tone(), SR, "wav", {})

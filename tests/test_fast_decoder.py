@@ -12,9 +12,13 @@ import torch
 
 from bridge.engine import DECODERS, Cancelled, Conditioning, Engine, Sampling, build_engine
 from bridge.engine import fast_decoder
+from bridge.engine.conditioning import encode_conditioning
+from bridge.engine.decoders import transformers_decode
 from bridge.engine.fast_decoder import fast_decode
-from bridge.engine.generation import transformers_decode
 from bridge.engine.loading import LoadedModel, load_model
+from bridge.engine.runner import DecoderRunner
+from bridge.engine.steps import CudaGraphStep, StaticStep
+from bridge.engine.weights import weights_of
 from bridge.melody import Note, chroma_from_notes
 
 GREEDY = Sampling(greedy=True, cfg=3.0)
@@ -67,7 +71,7 @@ def _small_arch(melody: bool, layers: int) -> Engine:
     ``layers`` layers, random fan-in-scaled weights, a narrow T5 and EnCodec; in memory, fp32."""
     from transformers import EncodecConfig, GenerationConfig, T5Config
 
-    from bridge.engine.test_model import init_random_weights
+    from bridge.engine.tiny_model import init_random_weights
 
     torch.manual_seed(1)
     text = T5Config(vocab_size=200, d_model=64, d_kv=16, d_ff=128, num_layers=1, num_heads=4,
@@ -160,7 +164,7 @@ def test_cuda_graph_step_is_exact_on_cpu(fp32_engines, monkeypatch):
     cache writes) gives the same codes as the eager step; run eagerly here, on the CPU."""
     eng = fp32_engines["melody"]
     inputs = _inputs(eng, "melody")
-    monkeypatch.setattr(fast_decoder, "_step_function", lambda runner: fast_decoder.StaticStep(runner))
+    monkeypatch.setattr(fast_decoder, "step_for", lambda runner: StaticStep(runner))
     _same_as_transformers(eng.loaded, inputs, 60)
 
 
@@ -190,8 +194,8 @@ def test_cuda_graph_capture_failure_falls_back_to_eager(fp32_engines, monkeypatc
     monkeypatch.setattr(torch.cuda, "CUDAGraph", object, raising=False)
     monkeypatch.setattr(torch.cuda, "graph", FailingCapture, raising=False)
     made = []
-    monkeypatch.setattr(fast_decoder, "_step_function",
-                        lambda runner: made.append(fast_decoder.CudaGraphStep(runner)) or made[-1])
+    monkeypatch.setattr(fast_decoder, "step_for",
+                        lambda runner: made.append(CudaGraphStep(runner)) or made[-1])
     eng = fp32_engines["mono"]
     with caplog.at_level("WARNING", logger="bridge.engine"):
         _same_as_transformers(eng.loaded, _inputs(eng, "text"), 40)
@@ -282,7 +286,7 @@ def test_auto_dtype_rule():
 
     assert pick_dtype("cpu", "auto") == (torch.bfloat16 if cpu_has_fast_bf16() else torch.float32)
     assert pick_dtype("cuda", "auto") == torch.float16
-    assert pick_dtype("mps", "auto") == torch.float32
+    assert pick_dtype("mps", "auto") == torch.float16  # half the memory; EnCodec stays fp32 on the CPU
     assert pick_dtype("cpu", "fp32") == torch.float32
 
 
@@ -327,7 +331,7 @@ def _forced_logits(lm: LoadedModel, inputs: dict, steps: int, c_step: bool) -> t
 
     with torch.inference_mode():
         runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, steps, guided=True)
-        weights, rows = runner.w, runner.rows
+        weights, rows = runner.weights, runner.rows
         step = cpu_step_for(runner) if c_step else runner.step
         assert not c_step or isinstance(step, CpuStep)
         out = [runner.prefill(torch.cat([ids, ids]))]
@@ -408,8 +412,7 @@ def test_fast_decode_uses_cpu_step_for_bf16(tiny_model, monkeypatch):
         audio = fast_decode(lm, inputs, 30, Sampling(top_k=50, cfg=3.0), steps.append)
     assert torch.isfinite(audio.float()).all() and steps == list(range(1, 31))
     assert len(calls) == 29  # every step after the prefill
-    runner = fast_decoder.DecoderRunner(fast_decoder.weights_of(lm.model),
-                                        fast_decoder._conditioning(lm, inputs, True), 4, 10)
+    runner = DecoderRunner(weights_of(lm.model), encode_conditioning(lm, inputs, True), 4, 10)
     step = cpu_step.cpu_step_for(runner)
     bad = torch.zeros((4, 4), dtype=torch.long)
     bad[1, 2] = lm.model.decoder.config.vocab_size + 1
@@ -419,8 +422,7 @@ def test_fast_decode_uses_cpu_step_for_bf16(tiny_model, monkeypatch):
         step(bad[:3], 0)
     with pytest.raises(ValueError, match="KV cache holds"):
         step(bad * 0, 10)
-    runner = fast_decoder.DecoderRunner(fast_decoder.weights_of(lm.model),
-                                        fast_decoder._conditioning(lm, inputs, True), cpu_kernels.MAX_ROWS + 2, 10)
+    runner = DecoderRunner(weights_of(lm.model), encode_conditioning(lm, inputs, True), cpu_kernels.MAX_ROWS + 2, 10)
     assert cpu_step.cpu_step_for(runner) is None
     monkeypatch.setenv(cpu_step.ENV, "0")
     calls.clear()

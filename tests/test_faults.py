@@ -21,7 +21,7 @@ from bridge import fsops
 from bridge.clips import write_clip
 from bridge.config import trust_defaults
 from bridge.osc import build_message
-from daemon_helpers import DaemonProc, OscClient, free_udp_port
+from daemon_helpers import DaemonProc, OscClient, start_inproc_daemon
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +83,8 @@ def test_cancel_after_done_is_answered(client):
 @pytest.fixture
 def inproc(engine, tmp_path):
     """A daemon in this process (its worker's moments can be hit exactly) and a client."""
-    from bridge.config import build_serve_config
-    from bridge.daemon import Daemon
-
-    cfg = build_serve_config({"state_dir": tmp_path / "state", "output_dir": tmp_path / "out",
-                              "osc_port": free_udp_port()})
-    d = Daemon(cfg, engine)
-    d.start()
-    c = OscClient(cfg.osc_port)
+    d = start_inproc_daemon(engine, tmp_path)
+    c = OscClient(d.cfg.osc_port)
     yield d, c
     c.close()
     d.stop()
@@ -284,3 +278,72 @@ def test_trust_defaults(tmp_path):
     roots, warnings = trust_defaults([tmp_path / "x"], host="::", output_dir=out, home=home, is_root=True)
     assert roots == [tmp_path / "x"] and any("ROOT" in w for w in warnings)
     assert trust_defaults([], host="::1", output_dir=out, home=home, is_root=True) == ([], [])
+
+
+# --- 3. cancel and shutdown while EnCodec decodes ---------------------------------------------------
+
+@pytest.fixture
+def slow_codec(monkeypatch):
+    """EnCodec made slow (3 s per decode), as the first decode of a real model is on these CPUs."""
+    from bridge.engine import codec
+
+    real = codec._decode
+
+    def slow(lm, codes):
+        time.sleep(3.0)
+        return real(lm, codes)
+
+    monkeypatch.setattr(codec, "_decode", slow)
+    yield
+    import threading
+
+    for t in threading.enumerate():  # an abandoned decode ends before the interpreter does
+        if t.name == "encodec":
+            t.join(timeout=30)
+
+
+@pytest.fixture
+def fast_engine(tiny_model):
+    from bridge.engine import build_engine
+
+    return build_engine(str(tiny_model), device="cpu", decoder="fast")
+
+
+def test_cancel_during_the_codec_is_answered_at_once(fast_engine, slow_codec, tmp_path):
+    d = start_inproc_daemon(fast_engine, tmp_path)
+    c = OscClient(d.cfg.osc_port)
+    try:
+        c.send("/musicgen/generate", "dec", "x", "duration", 0.3)
+        c.wait_for("/musicgen/progress", "dec", timeout=60, pred=lambda a: a[1] >= 0.99)  # the last step
+        time.sleep(0.3)  # well inside the 3 s decode
+        t0 = time.monotonic()
+        c.send("/musicgen/cancel", "dec")
+        c.wait_for("/musicgen/cancelled", "dec", timeout=10)
+        assert time.monotonic() - t0 < 1.0
+        assert not [p for p in d.cfg.output_dir.glob("*") if p.is_file()]
+    finally:
+        c.close()
+        d.stop()
+
+
+def test_stop_during_the_codec_is_prompt_and_keeps_the_job(fast_engine, slow_codec, tmp_path):
+    d = start_inproc_daemon(fast_engine, tmp_path)
+    c = OscClient(d.cfg.osc_port)
+    try:
+        c.send("/musicgen/generate", "term", "x", "duration", 0.3)
+        c.wait_for("/musicgen/progress", "term", timeout=60, pred=lambda a: a[1] >= 0.99)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        d.stop()
+        assert time.monotonic() - t0 < 1.0
+        assert d.journal is not None
+    finally:
+        c.close()
+        d.stop()
+    from bridge.jobs import Journal
+
+    journal = Journal(tmp_path / "state" / "journal.sqlite3")
+    try:
+        assert [j.id for j in journal.unfinished()] == ["term"]  # runs again at the next start
+    finally:
+        journal.close()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import mido
 import pytest
-import rtmidi
+
+rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi (the [midi] extra) is not installed")
 import soundfile as sf
 
 from daemon_helpers import DaemonProc, OscClient, free_udp_port
@@ -50,6 +51,10 @@ bars = 1
 prompt = "jazz piano"
 duration = 1.0
 
+[presets.groove]
+prompt = "slow groove"
+bars = 1
+
 [midi]
 api = "jack"
 poll_s = 0.2
@@ -70,6 +75,18 @@ preset = "tune"
 [[midi.triggers]]
 cc = 20
 action = "cancel"
+
+[[midi.triggers]]
+note = 38
+channel = 10
+action = "jam"
+preset = "spark"
+
+[[midi.triggers]]
+note = 39
+channel = 10
+action = "jam"
+preset = "groove"
 """)
     d = DaemonProc(tiny_melody_model, tmp_path / "state", tmp_path / "out", "--config", cfg, "--midi-in",
                    env={"JACK_DEFAULT_SERVER": jack_server.name, "JACK_NO_AUDIO_RESERVATION": "1"}).start()
@@ -95,6 +112,7 @@ def test_pad_fires_preset_and_clip_lands(midi_daemon):
     osc.drain(1.0)
     assert len(osc.messages("/musicgen/done")) == 2
     assert len(osc.messages("/musicgen/accepted")) == 2
+    assert [a[2] for a in osc.messages("/musicgen/accepted")] == ["spark", "spark"]  # for listening devices
     clip = Path(first[1])
     assert clip.parent == d.out.resolve() and "punchy-breakbeat" in clip.name
     # no MIDI clock: bars use 120 bpm, 1 bar of 4/4 = 2 s
@@ -137,3 +155,27 @@ def test_clock_tempo_and_captured_melody(midi_daemon):
         assert abs(meta["parameters"]["bpm"] - bpm) < 3.0
     finally:
         status.close()
+
+
+def test_pads_start_reprompt_and_stop_a_jam(midi_daemon):
+    """Issue 19: a jam trigger starts a jam of its preset, another preset's trigger changes the
+    jam's prompt from the next segment on, the sounding preset's trigger stops it; replies
+    announced. The tiny model is far faster than playback: the jam waits (2 segments ahead)."""
+    d = midi_daemon
+    pad, osc = d.pad, d.announce
+    pad.send(mido.Message("note_on", note=38, velocity=100, channel=9))
+    acc = osc.wait_for("/musicgen/accepted", timeout=30, pred=lambda a: a[0].startswith("midi-jam-"))
+    jam_id = acc[0].rsplit(".s", 1)[0]
+    assert acc[2] == "spark"  # listening devices take it by preset
+    osc.wait_for("/musicgen/jam_segment", jam_id, timeout=120)
+    pad.send(mido.Message("note_on", note=39, velocity=100, channel=9))
+    from_index = osc.wait_for("/musicgen/jam_prompt", jam_id, timeout=30)[1]
+    seg = osc.wait_for("/musicgen/jam_segment", jam_id, timeout=120, pred=lambda a: a[1] >= from_index)
+    meta = json.loads(Path(seg[3] + ".json").read_text())
+    assert meta["prompt"] == "slow groove" and meta["jam"]["index"] == from_index
+    assert sf.info(seg[3]).frames == 64000  # 1 bar of 4/4 at 120 (no clock), to the sample
+    pad.send(mido.Message("note_on", note=39, velocity=100, channel=9))  # the sounding preset's pad
+    ended = osc.wait_for("/musicgen/jam_ended", jam_id, timeout=120)
+    assert ended[1] == "stopped"
+    leads = [a[5] for a in osc.messages("/musicgen/jam_segment", jam_id)]
+    assert max(leads) <= 3 * 1 + 0.5  # 1-bar segments: never more than 2 ready beyond the playing one

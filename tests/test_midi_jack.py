@@ -19,7 +19,8 @@ from pathlib import Path
 
 import mido
 import pytest
-import rtmidi
+
+rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi (the [midi] extra) is not installed")
 
 from bridge.midi import MidiAction, MidiConfig, MidiSide
 

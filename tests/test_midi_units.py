@@ -12,6 +12,9 @@ from pathlib import Path
 import mido
 import pytest
 
+pytest.importorskip("rtmidi", reason="python-rtmidi (the [midi] extra) is not installed; "
+                    "MidiConfig refuses MIDI without it")
+
 from bridge.midi import (ClockFollower, MidiAction, MidiConfig, MidiConfigError, MidiSide,
                          MidiStreamParser, PhraseCapture, TriggerMatcher)
 from bridge.midi.config import Trigger, pattern_matches
@@ -88,6 +91,8 @@ def test_config_full_table_and_cli_overrides():
     ({"triggers": [{"note": 60, "action": "cancel", "chanel": 1}]}, "unknown key 'chanel'"),
     ({"triggers": [{"note": 60, "action": "generate"}]}, "generate needs a preset"),
     ({"triggers": [{"note": 60, "action": "cancel", "preset": "x"}]}, "cancel takes no preset"),
+    ({"triggers": [{"note": 60, "action": "jam"}]}, "jam needs a preset"),
+    ({"triggers": [{"note": 60, "action": "jam_stop", "preset": "x"}]}, "jam_stop takes no preset"),
     ({"triggers": {"note": 60}}, "array of tables"),
     ({"trigers": []}, "unknown key 'trigers'"),
     ({"api": "pulse"}, "unknown MIDI API 'pulse'"),
@@ -469,3 +474,15 @@ def test_side_feedback_without_ports_is_a_noop_and_disabled_side_starts_nothing(
     side.feedback("bogus", None)
     assert side.clock_bpm is None
     side.stop()
+
+
+def test_jam_trigger_steps():
+    """A jam pad: starts (no MIDI jam), changes the prompt (another preset), stops (its own
+    preset again or jam_stop); jam_stop with no jam does nothing (bridge/jam.py)."""
+    from bridge.jam import midi_jam_step
+
+    assert midi_jam_step("groove", None) == "start"
+    assert midi_jam_step("lift", "groove") == "prompt"
+    assert midi_jam_step("groove", "groove") == "stop"
+    assert midi_jam_step(None, "groove", stop=True) == "stop"
+    assert midi_jam_step(None, None, stop=True) == "none"

@@ -116,3 +116,33 @@ def test_defaults_match_the_table():
             continue
         field_name = request._KEYS[key][0]
         assert fields[field_name].default == spec["default"], key
+
+
+def test_jam_keys_agree_with_bridge_jam():
+    from bridge import jam
+    from bridge.errors import RequestError
+    from bridge.osc_handlers import JAM_COMMANDS
+
+    table = TABLE["jam"]
+    assert sorted(JAM_COMMANDS) == table["commands"]
+    assert sorted(jam.REFUSED_KEYS) == table["refused"] and sorted(jam.LOSSLESS) == table["formats"]
+    assert tuple(table["keys"]) == jam.JAM_KEYS and jam.MAX_JAM_ID_CHARS == table["max_id_chars"]
+    assert set(table["refused"]) <= set(KEYS) and set(table["required"]) <= set(KEYS)
+    base = {"bpm": 120, "bars": 1}
+    for pos, key in enumerate(jam.JAM_KEYS, start=1):
+        spec = table["keys"][key]
+        for ok in (spec["min"], spec["max"]):
+            assert jam.parse_start({**base, key: ok}, "j")[pos] == ok
+        for bad in (spec["min"] - 1, spec["max"] + 1, spec["min"] + 0.5):
+            with pytest.raises(RequestError):
+                jam.parse_start({**base, key: bad}, "j")
+        assert jam.parse_start(base, "j")[pos] == spec["default"]
+    jam.parse_start(base, "j" * table["max_id_chars"])
+    with pytest.raises(RequestError):
+        jam.parse_start(base, "j" * (table["max_id_chars"] + 1))
+    for fmt in KEYS["format"]["choices"]:
+        if fmt in table["formats"]:
+            jam.parse_start({**base, "format": fmt}, "j")
+        else:
+            with pytest.raises(RequestError):
+                jam.parse_start({**base, "format": fmt}, "j")

@@ -5,27 +5,48 @@ It knows nothing of OSC, MIDI, files or DAWs: conditioning in, audio arrays out.
 
 from __future__ import annotations
 
-from .generation import DECODERS, Cancelled, Conditioning, Engine, GenerationOutput, Sampling
+import logging
+
+from .decoders import DECODERS
+from .generation import Cancelled, Conditioning, Engine, GenerationOutput, Sampling
 from .loading import LoadedModel, ModelLoadError, load_model
 from .specs import SHORT_NAMES, default_model_spec
-from . import fast_decoder as _fast_decoder  # noqa: F401  registers DECODERS["fast"]
+
+log = logging.getLogger("bridge.engine")
+
+
+def place_codec(lm: LoadedModel, decoder: str) -> None:
+    """EnCodec to the CPU in fp32 where the device cannot be trusted with it (:mod:`.codec`).
+    transformers' ``generate`` decodes on the model's own device, so with that decoder it stays."""
+    from .codec import codec_on_cpu
+
+    if not codec_on_cpu(lm.device):
+        return
+    if decoder == "transformers":
+        log.warning("EnCodec stays on %s with --decoder transformers (its generate decodes there); "
+                    "the fast decoder runs it on the CPU, where its audio is right", lm.device)
+        return
+    import torch
+
+    lm.model.audio_encoder.to("cpu", torch.float32)
 
 
 def build_engine(model: str | None = None, *, device: str = "auto", dtype: str = "auto",
                  decoder: str = "auto") -> Engine:
     """Load ``model`` (default: ``$MUSICGEN_BRIDGE_MODEL`` or ``small``) and wrap it in an Engine.
 
-    ``decoder="auto"`` picks the project's fast decoder when it is available for this model and
-    device, else transformers' ``generate``.
+    ``decoder="auto"`` picks the project's fast decoder (``DECODERS`` in :mod:`.decoders` lists
+    the decoders by name).
     """
-    loaded = load_model(model or default_model_spec(), device=device, dtype=dtype)
+    lm = load_model(model or default_model_spec(), device=device, dtype=dtype)
     if decoder == "auto":
-        decoder = "fast" if "fast" in DECODERS else "transformers"
-    engine = Engine(loaded, decoder=decoder)
+        decoder = "fast"
+    engine = Engine(lm, decoder=decoder)
+    place_codec(lm, decoder)
     if decoder == "fast":
         from .fast_decoder import prepare
 
-        prepare(loaded)  # the C kernels' first build happens here, not in the first request
+        prepare(lm)  # the C kernels' first build happens here, not in the first request
     return engine
 
 

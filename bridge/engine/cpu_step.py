@@ -1,7 +1,7 @@
 """The fast decoder's one-token step as a single C call, for bf16 weights on CPUs with
 AVX512-BF16 (``csrc/decoder_step_bf16.c``, built by :mod:`.cpu_kernels`).
 
-The eager step (:meth:`.fast_decoder.DecoderRunner.step`) calls the bf16 product kernel once per
+The eager step (:meth:`.runner.DecoderRunner.step`) calls the bf16 product kernel once per
 weight matrix and torch for everything between: about 500 small operations a step, each with
 Python and dispatch costs, whose data the weight stream has evicted from the caches. This step
 runs the same computation (same weights, same static KV cache, same rounding points) in one
@@ -36,7 +36,7 @@ def _unsupported(runner) -> str | None:
     import torch
     import torch.nn.functional as F
 
-    w = runner.w
+    w = runner.weights
     if w.device.type != "cpu" or w.dtype != torch.bfloat16:
         return "not bf16 on the CPU"
     if runner.rows > cpu_kernels.MAX_ROWS:
@@ -58,14 +58,14 @@ def _unsupported(runner) -> str | None:
 
 class CpuStep:
     """``step(tokens (rows, codebooks), position) -> fp32 logits (rows * codebooks, vocab)``,
-    the same contract as :meth:`.fast_decoder.DecoderRunner.step`."""
+    the same contract as :meth:`.runner.DecoderRunner.step`."""
 
     def __init__(self, runner, lib):
         import torch
 
         self.runner = runner
         self.lib = lib
-        w = runner.w
+        w = runner.weights
         cache = runner.cache
         if lib.decoder_step_layout(0) != _DIMS or lib.decoder_step_layout(1) != _PER_LAYER:
             raise RuntimeError("decoder_step_bf16 layout does not match cpu_step.py")
@@ -128,8 +128,8 @@ class CpuStep:
 
 def cpu_step_for(runner) -> CpuStep | None:
     """The C step for ``runner``, or None where it does not apply (the eager step runs)."""
-    if os.environ.get(ENV, "1") == "0":
-        return None
+    if os.environ.get(ENV, "1") == "0" or runner.weights.device.type != "cpu":
+        return None  # (a CUDA or MPS model never builds the CPU kernels)
     lib = cpu_kernels.kernel()
     if lib is None:
         return None

@@ -5,518 +5,49 @@ general-purpose sampling loop; on a CPU the per-step work beyond the weight read
 than the reads themselves. This loop does only what MusicGen needs, with the same weight
 tensors (no copy of the model):
 
-- the text encoder (and, for melody models, the chroma projection) runs once;
-- cross-attention keys/values are computed once, before the first step;
+- the text encoder (and, for melody models, the chroma projection) runs once
+  (:mod:`.conditioning`);
+- cross-attention keys/values are computed once, before the first step (:mod:`.runner`);
 - self-attention keys/values go into a preallocated :class:`~.kv_cache.StaticKVCache`;
 - conditional and classifier-free-guidance rows run as one batch;
-- the delay pattern is transformers' own (``build_delay_pattern_mask``), so the codes and the
-  audio are laid out exactly as ``generate`` lays them out (an audio prompt's audio comes first);
-- on CUDA the one-token step is captured once in a CUDA graph and replayed (unmeasured: see
-  docs/performance.md).
+- the delay pattern is transformers' own (:mod:`.delay_pattern`), so the codes and the audio are
+  laid out exactly as ``generate`` lays them out (an audio prompt's audio comes first);
+- each step is the fastest one that applies here (:mod:`.steps`): a CUDA graph on CUDA
+  (unmeasured: see docs/performance.md), one C call on bf16 CPUs, else torch operations.
 
 With greedy decoding in fp32 it produces exactly the codes transformers' ``generate`` produces
 (tests/test_fast_decoder.py). Sampling follows transformers' order (guidance, temperature,
-top-k, top-p) on the global torch generator: a seed gives the same audio run after run.
+top-k, top-p: :mod:`.sampling`) on the global torch generator: a seed gives the same audio run
+after run.
 
-Streaming: ``preview`` (optional) receives the audio of newly finished frames (all delayed
-codebooks complete) while decoding goes on, decoded by EnCodec in chunks.
+Streaming: ``preview`` (optional) receives the audio of newly finished frames while decoding
+goes on (:mod:`.previews`).
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Callable
 
-from . import cpu_kernels as _cpu_kernels
-from .cpu_step import cpu_step_for
-from .kv_cache import StaticKVCache
+from .codec import codes_to_audio
+from .conditioning import encode_conditioning
+from .delay_pattern import all_frames, build_pattern
 from .loading import LoadedModel
+from .previews import PreviewChunk, Previewer
+from .runner import DecoderRunner
 from .sampling import choose_tokens, guided_logits
+from .steps import step_for
+from .weights import linear_for, weights_of
 
-log = logging.getLogger("bridge.engine")
 
-#: New frames between two preview chunks (50 frames = 1 s of audio).
-PREVIEW_EVERY_FRAMES = 50
-#: Frames decoded before each preview chunk and thrown away, so EnCodec's LSTM and convolutions
-#: start each chunk warmed up (a preview chunk is close to, not exactly, the final audio).
-PREVIEW_CONTEXT_FRAMES = 25
-
-#: Set to "0" to run CUDA steps eagerly instead of replaying a CUDA graph.
-CUDA_GRAPHS_ENV = "MUSICGEN_BRIDGE_CUDA_GRAPHS"
-
-PreviewChunk = Callable[["object"], None]  # np.ndarray (batch, channels, samples)
-
-
-class _Weights:
-    """Views of the decoder's weight tensors, gathered once per model (no copies)."""
-
-    def __init__(self, model):
-        causal_lm = model.decoder                      # Musicgen(Melody)ForCausalLM
-        dec = causal_lm.model.decoder                  # Musicgen(Melody)Decoder
-        cfg = causal_lm.config
-        self.config = cfg
-        self.hidden = int(cfg.hidden_size)
-        self.heads = int(cfg.num_attention_heads)
-        self.head_dim = self.hidden // self.heads
-        self.num_codebooks = int(cfg.num_codebooks)
-        self.channels = int(getattr(cfg, "audio_channels", 1))
-        self.embed_tokens = [e.weight for e in dec.embed_tokens]
-        self.positions = dec.embed_positions.weights
-        self.final_norm = dec.layer_norm
-        self.heads_w = [h.weight for h in causal_lm.lm_heads]
-        self.scaling = dec.layers[0].self_attn.scaling
-        self.has_cross = hasattr(dec.layers[0], "encoder_attn")
-        self.layers = []
-        for layer in dec.layers:
-            sa = layer.self_attn
-            entry = {
-                "ln1": layer.self_attn_layer_norm,
-                "q": sa.q_proj.weight, "k": sa.k_proj.weight, "v": sa.v_proj.weight, "o": sa.out_proj.weight,
-                "ln3": layer.final_layer_norm, "fc1": layer.fc1.weight, "fc2": layer.fc2.weight,
-                "act": layer.activation_fn,
-            }
-            entry["act_fn"] = _act_function(layer.activation_fn)
-            if any(m.bias is not None for m in (sa.q_proj, sa.k_proj, sa.v_proj, sa.out_proj, layer.fc1, layer.fc2)):
-                raise NotImplementedError("attention or feed-forward projections with bias are not supported")
-            if self.has_cross:
-                ca = layer.encoder_attn
-                entry.update(ln2=layer.encoder_attn_layer_norm, cq=ca.q_proj.weight, ck=ca.k_proj.weight,
-                             cv=ca.v_proj.weight, co=ca.out_proj.weight)
-            self.layers.append(entry)
-        self.dtype = self.layers[0]["q"].dtype
-        self.device = self.layers[0]["q"].device
-
-    def weight_bytes_per_step(self) -> int:
-        """Bytes of weights one decoding step reads (cross-attention K/V weights excluded)."""
-        names = ("q", "k", "v", "o", "fc1", "fc2", "cq", "co")
-        total = sum(w.numel() * w.element_size() for layer in self.layers for n, w in layer.items() if n in names)
-        return total + sum(w.numel() * w.element_size() for w in self.heads_w)
-
-
-def _act_function(module):
-    """transformers' ``GELUActivation`` calls its ``act`` function; call that directly (no
-    module dispatch per step, same numbers). Other activations stay modules."""
-    act = getattr(module, "act", None)
-    return act if type(module).__name__ == "GELUActivation" and callable(act) else module
-
-
-def _layer_norm(x, ln):
-    """``ln(x)`` without the module call (``nn.LayerNorm.forward`` is exactly this)."""
-    import torch.nn.functional as F
-
-    return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
-
-
-def weights_of(model) -> _Weights:
-    """The (cached) weight views of ``model``'s decoder; rebuilt when the weights change dtype
-    or device (``Module.to`` replaces buffers such as the position table)."""
-    cached = getattr(model, "_bridge_fast_weights", None)
-    q = model.decoder.model.decoder.layers[0].self_attn.q_proj.weight
-    if cached is None or cached.layers[0]["q"] is not q or cached.dtype != q.dtype or cached.device != q.device:
-        cached = _Weights(model)
-        model._bridge_fast_weights = cached
-    return cached
-
-
-def _linear(x, w):
-    import torch.nn.functional as F
-
-    return F.linear(x, w)
-
-
-def _kernel_linear(x, w):
-    """bf16 CPU products of few rows through :mod:`.cpu_kernels`, the rest through torch."""
-    y = _cpu_kernels.bf16_linear(x, w)
-    return _linear(x, w) if y is None else y
-
-
-def _linear_many(x, ws):
-    return [_linear(x, w) for w in ws]
-
-
-def _kernel_linear_many(x, ws):
-    ys = _cpu_kernels.bf16_linear_many(x, ws)
-    return [_kernel_linear(x, w) for w in ws] if ys is None else ys
-
-
-def linear_for(weights: "_Weights"):
-    """The matrix products the decoder uses for these weights: ``(linear(x, w), many(x, ws))``."""
-    import torch
-
-    if weights.device.type == "cpu" and weights.dtype == torch.bfloat16:
-        from .cpu_kernels import kernel
-
-        if kernel() is not None:
-            return _kernel_linear, _kernel_linear_many
-    return _linear, _linear_many
-
-
-def prepare(loaded: LoadedModel) -> None:
-    """The one-time work before the first request: gather the weight views and, for bf16 on the
-    CPU, build (first run on a machine: a few seconds) or load the C kernels."""
-    linear_for(weights_of(loaded.model))
-
-
-class _Conditioning:
-    """What the decoder attends to: cross-attention states (MusicGen) or a prefix (Melody)."""
-
-    def __init__(self, cross_states=None, cross_mask=None, prefix=None):
-        self.cross_states = cross_states   # (rows, text_len, hidden), already masked
-        self.cross_mask = cross_mask       # (rows, 1, 1, text_len) bool, True = attend
-        self.prefix = prefix               # (rows, prefix_len, hidden) prepended to the decoder input
-
-    @property
-    def prefix_len(self) -> int:
-        return 0 if self.prefix is None else int(self.prefix.shape[1])
-
-
-def _conditioning(loaded: LoadedModel, inputs: dict, guided: bool) -> _Conditioning:
-    """Encode text (and chroma) once, as transformers' ``generate`` does."""
-    import math
-
-    import torch
-
-    model = loaded.model
-    ids, mask = inputs["input_ids"], inputs.get("attention_mask")
-    if mask is None:
-        mask = torch.ones_like(ids)
-    text = model.text_encoder(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
-    dec_cfg = model.decoder.config
-    if not loaded.is_melody:
-        if guided:
-            text = torch.concatenate([text, torch.zeros_like(text)], dim=0)
-            mask = torch.concatenate([mask, torch.zeros_like(mask)], dim=0)
-        if model.text_encoder.config.hidden_size != dec_cfg.hidden_size and \
-                getattr(dec_cfg, "cross_attention_hidden_size", None) is None:
-            text = model.enc_to_dec_proj(text)
-        text = text * mask[..., None]
-        return _Conditioning(cross_states=text, cross_mask=mask.bool()[:, None, None, :])
-
-    # Melody: [projected chroma (chroma_length frames), projected text] is a decoder prefix.
-    if model.text_encoder.config.hidden_size != dec_cfg.hidden_size:
-        text = model.enc_to_dec_proj(text)
-    if guided:
-        text = torch.concatenate([text, torch.zeros_like(text)], dim=0)
-        mask = torch.concatenate([mask, torch.zeros_like(mask)], dim=0)
-    text = text * mask[..., None]
-    chroma = inputs.get("input_features")
-    if chroma is not None:
-        chroma = chroma.to(device=text.device, dtype=model.dtype)
-        null = torch.zeros_like(chroma)
-    else:
-        null = torch.zeros((ids.shape[0], 1, model.config.num_chroma), device=model.device, dtype=model.dtype)
-    null[:, :, 0] = 1
-    if chroma is None:
-        chroma = null
-    if guided:
-        chroma = torch.concatenate([chroma, null], dim=0)
-    if model.config.num_chroma != dec_cfg.hidden_size:
-        chroma = model.audio_enc_to_dec_proj(chroma)
-    length = int(model.config.chroma_length)
-    if chroma.shape[1] < length:
-        chroma = chroma.repeat(1, int(math.ceil(length / chroma.shape[1])), 1)
-    chroma = chroma[:, :length]
-    return _Conditioning(prefix=torch.cat([chroma, text], dim=1))
-
-
-class DecoderRunner:
-    """Runs the MusicGen decoder one step at a time over a static KV cache."""
-
-    def __init__(self, weights: _Weights, cond: _Conditioning, rows: int, max_tokens: int):
-        self.w = weights
-        self.cond = cond
-        self.rows = rows
-        self.prefix_len = cond.prefix_len
-        self.max_positions = self.prefix_len + max_tokens
-        if self.max_positions > weights.positions.shape[0]:
-            raise ValueError(f"the decoder holds {weights.positions.shape[0]} positions; this generation needs "
-                             f"{self.max_positions} (shorten the clip or the audio prompt)")
-        self.linear, self.linear_many = linear_for(weights)
-        self.cache = StaticKVCache.allocate(layers=len(weights.layers), rows=rows, heads=weights.heads,
-                                            head_dim=weights.head_dim, max_positions=self.max_positions,
-                                            dtype=weights.dtype, device=weights.device)
-        if cond.cross_states is not None:
-            for layer in weights.layers:
-                self.cache.cross_keys.append(self._split(_linear(cond.cross_states, layer["ck"])))
-                self.cache.cross_values.append(self._split(_linear(cond.cross_states, layer["cv"])))
-
-    def _split(self, x):
-        """(rows, n, hidden) -> (rows, heads, n, head_dim)."""
-        return x.view(x.shape[0], x.shape[1], self.w.heads, self.w.head_dim).transpose(1, 2)
-
-    def embed(self, tokens):
-        """Sum of the codebooks' embeddings: tokens ``(rows, codebooks, n)`` -> ``(rows, n, hidden)``."""
-        import torch.nn.functional as F
-
-        return sum(F.embedding(tokens[:, k], self.w.embed_tokens[k]) for k in range(tokens.shape[1]))
-
-    def forward(self, embeds, start: int):
-        """Run ``embeds (rows, n, hidden)`` at cache positions ``start..start+n-1``; returns the
-        final-norm hidden states ``(rows, n, hidden)``. A multi-position call must start at 0."""
-        import torch.nn.functional as F
-
-        w = self.w
-        lin = self.linear
-        rows, n, hidden = embeds.shape
-        if n > 1 and start != 0:
-            raise ValueError("multi-position forward only from an empty cache")
-        h = embeds + w.positions[start:start + n]
-        for i, layer in enumerate(w.layers):
-            residual = h
-            x = _layer_norm(h, layer["ln1"])
-            q, k, v = (self._split(y) for y in self.linear_many(x, (layer["q"], layer["k"], layer["v"])))
-            keys, values = self.cache.write(i, start, k, v)
-            a = F.scaled_dot_product_attention(q, keys, values, dropout_p=0.0, scale=w.scaling, is_causal=n > 1)
-            a = a.transpose(1, 2).reshape(rows, n, hidden)
-            h = residual + lin(a, layer["o"])
-            if w.has_cross:
-                residual = h
-                x = _layer_norm(h, layer["ln2"])
-                q = self._split(lin(x, layer["cq"]))
-                a = F.scaled_dot_product_attention(q, self.cache.cross_keys[i], self.cache.cross_values[i],
-                                                   attn_mask=self.cond.cross_mask, dropout_p=0.0, scale=w.scaling)
-                a = a.transpose(1, 2).reshape(rows, n, hidden)
-                h = residual + lin(a, layer["co"])
-            residual = h
-            x = _layer_norm(h, layer["ln3"])
-            x = layer["act_fn"](lin(x, layer["fc1"]))
-            h = residual + lin(x, layer["fc2"])
-        self.cache.length = start + n
-        return w.final_norm(h)
-
-    def logits(self, hidden):
-        """Logits of the last position: ``(rows, n, hidden)`` -> fp32 ``(rows * codebooks, vocab)``."""
-        import torch
-
-        out = torch.stack(self.linear_many(hidden, self.w.heads_w), dim=1)  # (rows, K, n, V)
-        return out[:, :, -1].reshape(-1, out.shape[-1]).float()
-
-    def prefill(self, tokens):
-        """Prefix (melody) and the first decoder tokens ``(rows, codebooks, n)``; logits of the last."""
-        import torch
-
-        embeds = self.embed(tokens)
-        if self.cond.prefix is not None:
-            embeds = torch.cat([self.cond.prefix.to(embeds.dtype), embeds], dim=1)
-        return self.logits(self.forward(embeds, 0))
-
-    def step(self, tokens, position: int):
-        """One token per row ``(rows, codebooks)`` at decoder position ``position``; its logits."""
-        embeds = self.embed(tokens[:, :, None])
-        return self.logits(self.forward(embeds, self.prefix_len + position))
-
-
-class StaticStep:
-    """The one-token step with fixed shapes: token and position live in preallocated tensors,
-    keys/values are written with ``index_copy_`` and attention covers the whole static cache,
-    masked beyond the position. What :class:`CudaGraphStep` captures; eager elsewhere (tests
-    run it on the CPU to check it against transformers)."""
-
-    def __init__(self, runner: DecoderRunner):
-        import torch
-
-        self.r = runner
-        dev = runner.w.device
-        self.tokens = torch.zeros((runner.rows, runner.w.num_codebooks), dtype=torch.long, device=dev)
-        self.position = torch.zeros((1,), dtype=torch.long, device=dev)
-
-    def _run(self):
-        return self.r.logits(static_forward(self.r, self.r.embed(self.tokens[:, :, None]), self.position))
-
-    def _load(self, tokens, position: int) -> None:
-        self.tokens.copy_(tokens)
-        self.position.fill_(self.r.prefix_len + position)
-
-    def __call__(self, tokens, position: int):
-        self._load(tokens, position)
-        return self._run()
-
-
-class CudaGraphStep(StaticStep):
-    """:class:`StaticStep` captured once in a CUDA graph and replayed every step (a few hundred
-    kernel launches become one). Unmeasured on real GPUs (no GPU where this was written): set
-    ``MUSICGEN_BRIDGE_CUDA_GRAPHS=0`` to run the steps eagerly. Should the capture fail, the
-    generation goes on with the same fixed-shape step run eagerly (nothing of the capture was
-    executed, so the cache is as the warm-up steps left it), and a warning is logged."""
-
-    def __init__(self, runner: DecoderRunner, warmup: int = 2):
-        super().__init__(runner)
-        self.graph = None
-        self.out = None
-        self.warmup = warmup
-        self.eager = False
-
-    def __call__(self, tokens, position: int):
-        import torch
-
-        self._load(tokens, position)
-        if self.eager:
-            return self._run()
-        if self.graph is None:
-            if self.warmup > 0:  # warm up on a side stream before capture, as torch's docs ask
-                self.warmup -= 1
-                stream = torch.cuda.Stream()
-                stream.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(stream):
-                    out = self._run()
-                torch.cuda.current_stream().wait_stream(stream)
-                return out
-            graph = torch.cuda.CUDAGraph()
-            try:
-                with torch.cuda.graph(graph):
-                    self.out = self._run()
-            except Exception as exc:  # an operation that cannot be captured: run eagerly
-                log.warning("fast decoder: CUDA graph capture failed (%s); steps run eagerly "
-                            "(MUSICGEN_BRIDGE_CUDA_GRAPHS=0 skips the attempt)", str(exc).splitlines()[0][:200])
-                self.eager = True
-                self.out = None
-                return self._run()
-            self.graph = graph
-        self.graph.replay()
-        return self.out.clone()
-
-
-def _step_function(runner: DecoderRunner):
-    """The per-step callable: a CUDA graph on CUDA (unless disabled), the whole step in one C
-    call for bf16 on CPUs that have the kernels (:mod:`.cpu_step`), else the eager step."""
-    if runner.w.device.type == "cuda" and os.environ.get(CUDA_GRAPHS_ENV, "1") != "0":
-        return CudaGraphStep(runner)
-    return cpu_step_for(runner) or runner.step
-
-
-def static_forward(runner: DecoderRunner, embeds, position):
-    """A one-token step with shapes that do not depend on the position (CUDA-graph ready):
-    keys/values are written with ``index_copy_`` at ``position`` (a 1-element long tensor) and
-    attention covers the whole cache, masked beyond ``position``."""
-    import torch
-    import torch.nn.functional as F
-
-    w = runner.w
-    lin = runner.linear
-    cache = runner.cache
-    rows, n, hidden = embeds.shape
-    h = embeds + w.positions.index_select(0, position)
-    visible = (torch.arange(cache.max_positions, device=position.device) <= position)[None, None, None, :]
-    for i, layer in enumerate(w.layers):
-        residual = h
-        x = layer["ln1"](h)
-        q = runner._split(lin(x, layer["q"]))
-        cache.keys[i].index_copy_(2, position, runner._split(lin(x, layer["k"])))
-        cache.values[i].index_copy_(2, position, runner._split(lin(x, layer["v"])))
-        a = F.scaled_dot_product_attention(q, cache.keys[i], cache.values[i], attn_mask=visible,
-                                           dropout_p=0.0, scale=w.scaling)
-        a = a.transpose(1, 2).reshape(rows, n, hidden)
-        h = residual + lin(a, layer["o"])
-        if w.has_cross:
-            residual = h
-            x = layer["ln2"](h)
-            q = runner._split(lin(x, layer["cq"]))
-            a = F.scaled_dot_product_attention(q, cache.cross_keys[i], cache.cross_values[i],
-                                               attn_mask=runner.cond.cross_mask, dropout_p=0.0, scale=w.scaling)
-            a = a.transpose(1, 2).reshape(rows, n, hidden)
-            h = residual + lin(a, layer["co"])
-        residual = h
-        x = layer["ln3"](h)
-        x = layer["act"](lin(x, layer["fc1"]))
-        h = residual + lin(x, layer["fc2"])
-    return w.final_norm(h)
-
-
-def _delay_pattern(model, inputs: dict, batch: int, max_new_tokens: int):
-    """Decoder input ids and transformers' delay-pattern mask ``(batch, codebooks, max_length)``."""
-    import torch
-
-    gen = model.generation_config
-    start_id = gen.decoder_start_token_id if gen.decoder_start_token_id is not None else gen.bos_token_id
-    num_codebooks = model.decoder.num_codebooks
-    device = inputs["input_ids"].device
-    bos = torch.full((batch * num_codebooks, 1), int(start_id), dtype=torch.long, device=device)
-    ids = inputs.get("decoder_input_ids")
-    if ids is None:
-        ids = bos
-    else:
-        ids = ids.to(device=device, dtype=torch.long)
-        if bool((ids[..., 0] != start_id).all()):
-            ids = torch.cat([bos, ids], dim=-1)
-    max_length = ids.shape[-1] + max_new_tokens
-    ids, pattern = model.decoder.build_delay_pattern_mask(ids, pad_token_id=int(start_id), max_length=max_length)
-    return (ids.reshape(batch, num_codebooks, -1), pattern.reshape(batch, num_codebooks, -1),
-            int(start_id))
-
-
-def start_decoding(loaded: LoadedModel, inputs: dict, max_new_tokens: int, guided: bool):
-    """What a generation starts from: ``(runner, ids, pattern, pad_id)``. The runner has the
-    text (and chroma) encoded and a cache long enough; ``ids (batch, codebooks, n)`` are the
-    first decoder tokens (start token, then any audio prompt's codes) and ``pattern (batch,
-    codebooks, n + max_new_tokens)`` transformers' delay-pattern mask."""
-    batch = int(inputs["input_ids"].shape[0])
-    ids, pattern, pad_id = _delay_pattern(loaded.model, inputs, batch, max_new_tokens)
-    runner = DecoderRunner(weights_of(loaded.model), _conditioning(loaded, inputs, guided),
-                           2 * batch if guided else batch, pattern.shape[-1])
-    return runner, ids, pattern, pad_id
-
-
-def codes_to_audio(loaded: LoadedModel, codes):
-    """EnCodec-decode codes ``(batch, codebooks, frames)`` (stereo: left/right interleaved) to
-    audio ``(batch, channels, samples)``, as transformers' ``generate`` does."""
-    import torch
-
-    enc = loaded.model.audio_encoder
-    codes = codes[None]
-    scales = [None] * codes.shape[1]
-    if loaded.channels == 1:
-        return enc.decode(codes, audio_scales=scales).audio_values
-    left = enc.decode(codes[:, :, ::2], audio_scales=scales).audio_values
-    right = enc.decode(codes[:, :, 1::2], audio_scales=scales).audio_values
-    return torch.cat([left, right], dim=1)
-
-
-class _Previewer:
-    """Decodes finished frames in chunks while generation goes on and hands them on."""
-
-    def __init__(self, loaded: LoadedModel, callback: PreviewChunk, prompt_frames: int, total_frames: int,
-                 every_frames: int = PREVIEW_EVERY_FRAMES, context_frames: int = PREVIEW_CONTEXT_FRAMES):
-        import torch
-
-        self.loaded = loaded
-        self.callback = callback
-        self.prompt_frames = prompt_frames
-        self.total_frames = total_frames
-        self.every = max(1, int(every_frames))
-        self.context = max(0, int(context_frames))
-        self.sent = prompt_frames  # decoder frames already handed on (the prompt never is)
-        per_channel = loaded.num_codebooks // loaded.channels
-        self.delays = torch.arange(per_channel).repeat_interleave(loaded.channels).tolist()
-        self.hop = loaded.sr // loaded.frame_rate
-
-    def after(self, seq, filled_to: int) -> None:
-        """Positions ``0..filled_to`` of ``seq (batch, codebooks, length)`` are final."""
-        finished = filled_to - max(self.delays)   # frames 0..finished-1 have every codebook
-        finished = min(finished, self.total_frames)
-        if finished - self.sent >= self.every:  # the rest comes with the final audio
-            self._send(seq, finished)
-
-    def _send(self, seq, finished: int) -> None:
-        import torch
-
-        begin = max(0, self.sent - self.context)
-        rows = [seq[:, k, begin + 1 + d:finished + 1 + d] for k, d in enumerate(self.delays)]
-        codes = torch.stack(rows, dim=1)
-        audio = codes_to_audio(self.loaded, codes)
-        skip = (self.sent - begin) * self.hop
-        chunk = audio[:, :, skip:(finished - begin) * self.hop]
-        self.sent = finished
-        self.callback(chunk.float().cpu().numpy())
-
-
-def fast_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling, on_step: Callable[[int], None],
-                preview: PreviewChunk | None = None):
+def fast_decode(lm: LoadedModel, inputs: dict, max_new_tokens: int, sampling, on_step: Callable[[int], None],
+                preview: PreviewChunk | None = None, keep_going: Callable[[], None] | None = None):
     """The fast decoder: same contract as ``transformers_decode``; returns audio
     ``(batch, channels, samples)`` including an audio prompt's audio first.
 
     ``preview`` (optional) receives, in order, numpy chunks ``(batch, channels, samples)`` of the
-    newly generated audio (the prompt excluded) roughly every :data:`PREVIEW_EVERY_FRAMES` frames.
+    newly generated audio (the prompt excluded) roughly every
+    :data:`~.previews.PREVIEW_EVERY_FRAMES` frames. ``keep_going`` (optional) is called every
+    :data:`~.codec.POLL_S` while EnCodec decodes at the end; what it raises stops the decoder.
     """
     import torch
 
@@ -524,17 +55,14 @@ def fast_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     guided = sampling.cfg is not None and sampling.cfg > 1
     with torch.inference_mode():
-        runner, ids, pattern, pad_id = start_decoding(loaded, inputs, max_new_tokens, guided)
+        runner, ids, pattern, pad_id = start_decoding(lm, inputs, max_new_tokens, guided)
         batch = ids.shape[0]
         first = ids.shape[-1]
         length = pattern.shape[-1]
         seq = pattern.clone()
         seq[:, :, :first] = ids
-        prompt_frames = first - 1
-        per_channel = loaded.num_codebooks // loaded.channels
-        total_frames = length - per_channel  # frames in the output (prompt included)
-        previewer = None if preview is None else _Previewer(loaded, preview, prompt_frames, total_frames)
-        step_fn = _step_function(runner)
+        previewer = None if preview is None else Previewer(lm, preview, first, length)
+        step_fn = step_for(runner)
 
         def rows_of(t):  # conditional rows, then the same codes for the guidance rows
             return torch.cat([t, t], dim=0) if guided else t
@@ -543,8 +71,8 @@ def fast_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling
         steps = length - first
         for step in range(1, steps + 1):
             position = first + step - 1
-            scores = guided_logits(logits, sampling.cfg, batch * loaded.num_codebooks)
-            tokens = choose_tokens(scores, sampling).view(batch, loaded.num_codebooks)
+            scores = guided_logits(logits, sampling.cfg, batch * lm.num_codebooks)
+            tokens = choose_tokens(scores, sampling).view(batch, lm.num_codebooks)
             fixed = pattern[:, :, position]
             seq[:, :, position] = torch.where(fixed == -1, tokens, fixed)
             on_step(step)
@@ -552,19 +80,30 @@ def fast_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling
                 previewer.after(seq, position)
             if step < steps:
                 logits = step_fn(rows_of(seq[:, :, position]), position)
-        flat = seq.reshape(batch * loaded.num_codebooks, length)
-        codes = flat[flat != pad_id].reshape(batch, loaded.num_codebooks, -1)
-        return codes_to_audio(loaded, codes)
+        if keep_going is None:
+            return codes_to_audio(lm, all_frames(seq, pad_id))
+        # EnCodec takes seconds on a CPU: meanwhile keep_going may raise, so a cancel or a shutdown
+        # is answered at once
+        return codes_to_audio(lm, all_frames(seq, pad_id), keep_going=keep_going)
 
 
 fast_decode.supports_preview = True
+fast_decode.supports_keep_going = True
 
 
-def register() -> None:
-    """Make ``DECODERS["fast"]`` available to the engine."""
-    from .generation import DECODERS
+def start_decoding(lm: LoadedModel, inputs: dict, max_new_tokens: int, guided: bool):
+    """What a generation starts from: ``(runner, ids, pattern, pad_id)``. The runner has the
+    text (and chroma) encoded and a cache long enough; ``ids (batch, codebooks, n)`` are the
+    first decoder tokens (start token, then any audio prompt's codes) and ``pattern (batch,
+    codebooks, n + max_new_tokens)`` transformers' delay-pattern mask."""
+    batch = int(inputs["input_ids"].shape[0])
+    ids, pattern, pad_id = build_pattern(lm.model, inputs, batch, max_new_tokens)
+    runner = DecoderRunner(weights_of(lm.model), encode_conditioning(lm, inputs, guided),
+                           2 * batch if guided else batch, pattern.shape[-1])
+    return runner, ids, pattern, pad_id
 
-    DECODERS["fast"] = fast_decode
 
-
-register()
+def prepare(lm: LoadedModel) -> None:
+    """The one-time work before the first request: gather the weight views and, for bf16 on the
+    CPU, build (first run on a machine: a few seconds) or load the C kernels."""
+    linear_for(weights_of(lm.model))

@@ -5,8 +5,7 @@ files, OSC or DAWs. Long clips (beyond the 30 s the models were trained on) are 
 continuation: each new window is conditioned on the last seconds of what came before, moving by
 ``extend_stride_s`` like audiocraft's ``extend_stride``.
 
-Per-step progress and cancellation use a ``StoppingCriteria`` that never stops (transformers 5.x's
-``streamer=`` receives only the first put for MusicGen); a hook that raises stops generation
+Decoding (:mod:`.decoders`) reports each step; a progress hook that raises stops generation
 within one decoding step.
 """
 
@@ -19,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from .codec import audio_to_codes
+from .decoders import DECODERS
 from .loading import LoadedModel
 
 #: Longest window the models handle (their training length), in seconds.
@@ -44,7 +45,7 @@ class Sampling:
     top_k: int = 250
     top_p: float = 0.0
     temperature: float = 1.0
-    cfg: float = 3.0
+    cfg: float = 3.0  # classifier-free guidance scale (the protocol's name); <= 1: none
     greedy: bool = False  # argmax decoding (tests and decoder comparisons)
 
 
@@ -67,47 +68,13 @@ class GenerationOutput:
     timings: dict = field(default_factory=dict)
 
 
-class _StepHook:
-    """A StoppingCriteria that reports each decoding step and never stops generation."""
-
-    def __init__(self, on_step: Callable[[int], None]):
-        self.on_step = on_step
-        self.steps = 0
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        self.steps += 1
-        self.on_step(self.steps)
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-
-
-def transformers_decode(loaded: LoadedModel, inputs: dict, max_new_tokens: int, sampling: Sampling,
-                        on_step: Callable[[int], None]):
-    """The reference decoder: transformers' ``generate``. Returns audio ``(batch, channels, samples)``."""
-    from transformers import StoppingCriteriaList
-
-    kwargs = dict(max_new_tokens=max_new_tokens, guidance_scale=sampling.cfg if sampling.cfg > 1 else None)
-    if sampling.greedy:
-        kwargs.update(do_sample=False, top_k=None, top_p=None, temperature=None)
-    else:
-        kwargs.update(do_sample=True, top_k=int(sampling.top_k) if sampling.top_k > 0 else 0,
-                      top_p=float(sampling.top_p) if 0 < sampling.top_p < 1 else 1.0,
-                      temperature=float(sampling.temperature))
-    return loaded.model.generate(**inputs, stopping_criteria=StoppingCriteriaList([_StepHook(on_step)]),
-                                 **kwargs)
-
-
-DECODERS: dict[str, Callable] = {"transformers": transformers_decode}
-
-
 class Engine:
     """Keeps one loaded model and generates with it. Not thread-safe: one job at a time."""
 
-    def __init__(self, loaded: LoadedModel, decoder: str = "transformers"):
+    def __init__(self, lm: LoadedModel, decoder: str = "transformers"):
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")
-        self.loaded = loaded
+        self.loaded = lm  # named "loaded" for the callers (render, cli, daemon)
         self.decoder = decoder
         self._decode = DECODERS[decoder]
 
@@ -189,6 +156,8 @@ class Engine:
                     preview(np.ascontiguousarray(so_far, dtype=np.float32))
 
                 extra["preview"] = on_chunk
+            if getattr(self._decode, "supports_keep_going", False):
+                extra["keep_going"] = lambda _on_step=on_step, _steps=max_new: _on_step(_steps)
             with torch.inference_mode():
                 out = self._decode(lm, inputs, max_new, sampling, on_step, **extra)
             audio = out.float().cpu().numpy()
@@ -220,7 +189,7 @@ class Engine:
                   "attention_mask": tok["attention_mask"].to(lm.device)}
         if ctx_samples > 0 and history is not None:
             ctx = history[:, :, history.shape[2] - ctx_samples:]
-            inputs["decoder_input_ids"] = self._encode_context(ctx)
+            inputs["decoder_input_ids"] = audio_to_codes(lm, ctx)
         if cond.chroma is not None:
             from ..melody import CHROMA_FPS
 
@@ -232,26 +201,6 @@ class Engine:
             feats = torch.from_numpy(np.ascontiguousarray(chroma[None].repeat(batch, axis=0)))
             inputs["input_features"] = feats.to(lm.device, lm.dtype)
         return inputs
-
-
-    def _encode_context(self, ctx: np.ndarray):
-        """EnCodec codes of context audio ``(batch, channels, samples)`` as decoder input ids
-        ``(batch * codebooks, frames)``; stereo codebooks interleave left and right."""
-        import torch
-
-        lm = self.loaded
-        wav = torch.from_numpy(np.ascontiguousarray(ctx)).to(lm.device, lm.dtype)
-        enc = lm.model.audio_encoder
-        with torch.inference_mode():
-            if lm.channels == 1:
-                codes = enc.encode(wav[:, :1], return_dict=True).audio_codes[0]  # (batch, K, frames)
-            else:
-                left = enc.encode(wav[:, :1], return_dict=True).audio_codes[0]
-                right = enc.encode(wav[:, 1:2], return_dict=True).audio_codes[0]
-                codes = left.new_empty((left.shape[0], left.shape[1] * 2, left.shape[2]))
-                codes[:, ::2] = left
-                codes[:, 1::2] = right
-        return codes.reshape(codes.shape[0] * codes.shape[1], codes.shape[2])
 
 
 def _align_prompt(prompt: np.ndarray, hop: int) -> np.ndarray:

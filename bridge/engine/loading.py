@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .specs import SHORT_NAMES, pick_device, pick_dtype, resolve_model_spec
+from .specs import APPROX_PARAMS_B, SHORT_NAMES, pick_device, pick_dtype, resolve_model_spec
 
 log = logging.getLogger("bridge.engine")
 
@@ -44,19 +46,59 @@ class LoadedModel:
 
 
 def quiet_transformers() -> None:
-    """Keep transformers' warnings and progress bars out of the user's terminal and logs."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    """Keep transformers' warnings and progress bars out of the user's terminal and logs (a
+    first download turns the hub's progress bars back on: :func:`download_progress`).
+
+    Through the libraries' functions, not ``HF_HUB_DISABLE_PROGRESS_BARS``: that variable would
+    forbid turning them on again for the download."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         from transformers.utils import logging as tlog
 
         tlog.set_verbosity_error()
         tlog.disable_progress_bar()
+        from huggingface_hub.utils import disable_progress_bars
         from huggingface_hub.utils import logging as hlog
 
         hlog.set_verbosity_error()
+        disable_progress_bars()
     except Exception:  # pragma: no cover - older releases
         pass
+
+
+def download_note(spec: str, source: str) -> str:
+    """The line printed before a first download: what, from where, how big, into which folder."""
+    try:
+        from huggingface_hub import constants
+
+        cache = constants.HF_HUB_CACHE
+    except Exception:  # pragma: no cover - older releases
+        cache = "the Hugging Face cache"
+    params_b = APPROX_PARAMS_B.get(spec)
+    size = f" (about {params_b * 4:.1f} GB)" if params_b else ""
+    return (f"downloading {source} from the Hugging Face hub{size} into {cache}; only this once, "
+            "later runs load it from there")
+
+
+@contextlib.contextmanager
+def download_progress(spec: str, source: str, stream=None):
+    """Show the hub's progress bars (size, rate, time left) while the first download runs."""
+    print(download_note(spec, source), file=stream or sys.stderr, flush=True)
+    try:
+        from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+        from transformers.utils import logging as tlog
+
+        was_disabled = are_progress_bars_disabled()
+        enable_progress_bars()
+        tlog.enable_progress_bar()
+    except Exception:  # pragma: no cover - older releases
+        yield
+        return
+    try:
+        yield
+    finally:
+        if was_disabled:
+            quiet_transformers()
 
 
 def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedModel:
@@ -96,6 +138,8 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedMo
             config = AutoConfig.from_pretrained(source)
         except Exception as exc2:
             raise ModelLoadError(_fetch_failed(spec, source, exc2, hint)) from None
+    # not in the cache: the weights come from the hub now, with progress bars
+    downloading = download_progress(spec, source) if kwargs == {} and not is_local else contextlib.nullcontext()
     model_type = getattr(config, "model_type", "")
     if model_type not in ("musicgen", "musicgen_melody"):
         raise ModelLoadError(f"{spec!r} is not a MusicGen checkpoint (model_type {model_type!r})")
@@ -105,11 +149,19 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedMo
     else:
         from transformers import MusicgenForConditionalGeneration as cls
     try:
-        model = cls.from_pretrained(source, dtype=torch_dtype, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        with downloading:
+            model = cls.from_pretrained(source, dtype=torch_dtype, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     except Exception as exc:
         raise ModelLoadError(_fetch_failed(spec, source, exc, hint)) from None
-    model.to(device)
+    try:
+        model.to(device)
+    except Exception as exc:  # out of memory, a GPU this torch has no kernels for, a driver error
+        del model
+        from .memory import release
+
+        release(device)
+        raise ModelLoadError(device_error_line(exc, spec, device)) from None
     model.eval()
     dec = model.config.decoder
     audio_cfg = model.config.audio_encoder
@@ -121,6 +173,22 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto") -> LoadedMo
     )
     log.info("model %s loaded from %s on %s (%s)", spec, source, device, str(torch_dtype).replace("torch.", ""))
     return loaded
+
+
+def device_error_line(exc: BaseException, spec: str, device: str) -> str:
+    """One line for a failure to put the model on ``device``, saying what to do."""
+    text = " ".join(str(exc).split())
+    low = text.lower()
+    if "out of memory" in low or type(exc).__name__ == "OutOfMemoryError":
+        return (f"not enough memory on {device} to load {spec!r}: use a smaller model, --dtype fp16 "
+                f"(or bf16), close what else uses the GPU, or --device cpu")
+    if "no kernel image" in low or "not compatible with the current pytorch" in low or "sm_" in low:
+        return (f"this GPU is not supported by the installed torch build ({text[:120]}): install the CUDA "
+                "build that supports it (docs/install.md, GPU), or use --device cpu")
+    if "driver" in low:
+        return (f"the NVIDIA driver cannot run this torch build ({text[:120]}): update the driver or install "
+                "the torch build for your driver (docs/install.md, GPU), or use --device cpu")
+    return f"cannot put model {spec!r} on {device}: {text[:200] or type(exc).__name__}; try --device cpu"
 
 
 def _hub_reachable(timeout_s: float = 3.0) -> bool:

@@ -5,21 +5,34 @@ The steps and their order are transformers' (``ClassifierFreeGuidanceLogitsProce
 ``TemperatureLogitsWarper``, ``TopKLogitsWarper``, ``TopPLogitsWarper``, softmax and
 ``torch.multinomial`` on the global generator), so a seed set with ``torch.manual_seed`` gives
 the same draws run after run, and greedy decoding picks exactly the codes transformers picks.
+
+On Apple's MPS the draw runs on the CPU: torch's ``multinomial`` on MPS can return indices whose
+probability is zero (pytorch#192577), which top-k masking produces in every row; one step's
+probabilities are a few rows of 2048 values, so the copy costs microseconds. Off CUDA, a drawn
+code whose probability is zero (which a correct draw never gives) is replaced by the row's most
+likely code and logged.
 """
 
 from __future__ import annotations
 
+import logging
 
-def guided_logits(logits, cfg: float, rows: int):
+log = logging.getLogger("bridge.engine")
+
+#: Devices whose ``torch.multinomial`` is not trusted: the draw is made on the CPU.
+DRAW_ON_CPU = ("mps",)
+
+
+def guided_logits(logits, guidance_scale: float, rows: int):
     """Apply classifier-free guidance to fp32 logits ``(2*rows, ...)`` (conditional rows first).
 
-    ``uncond + (cond - uncond) * cfg`` as transformers computes it; without CFG rows
-    (``cfg <= 1``) the logits are returned as they are.
+    ``uncond + (cond - uncond) * guidance_scale`` as transformers computes it; without guidance
+    rows (``guidance_scale <= 1``) the logits are returned as they are.
     """
-    if cfg is None or cfg <= 1:
+    if guidance_scale is None or guidance_scale <= 1:
         return logits
     cond, uncond = logits[:rows], logits[rows:]
-    return uncond + (cond - uncond) * cfg
+    return uncond + (cond - uncond) * guidance_scale
 
 
 def choose_tokens(scores, sampling):
@@ -47,4 +60,23 @@ def choose_tokens(scores, sampling):
         remove = sorted_remove.scatter(1, sorted_indices, sorted_remove)
         scores = scores.masked_fill(remove, -float("inf"))
     probs = torch.nn.functional.softmax(scores, dim=-1)
-    return torch.multinomial(probs, num_samples=1).squeeze(1)
+    return draw(probs)
+
+
+def draw(probs):
+    """One code per row of ``probs (rows, vocab)``, drawn on the global generator (on the CPU for
+    the devices in :data:`DRAW_ON_CPU`), never a code of probability zero."""
+    import torch
+
+    device = probs.device
+    if device.type in DRAW_ON_CPU:
+        probs = probs.cpu()
+    tokens = torch.multinomial(probs, num_samples=1)
+    if probs.device.type == "cuda":
+        return tokens.squeeze(1)  # trusted there, and a check would stall the GPU every step
+    impossible = probs.gather(1, tokens) <= 0
+    if bool(impossible.any()):
+        log.warning("the draw returned %d code(s) of probability 0; the most likely code is used instead",
+                    int(impossible.sum()))
+        tokens = torch.where(impossible, probs.argmax(dim=-1, keepdim=True), tokens)
+    return tokens.squeeze(1).to(device)

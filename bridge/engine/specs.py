@@ -86,15 +86,18 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def pick_dtype(device: str, dtype: str = "auto"):
-    """Weights dtype: for ``auto``, fp16 on CUDA, bf16 on CPUs with native bf16 (AVX512-BF16 or
-    AMX), fp32 elsewhere (MPS, older CPUs); or the one asked for."""
+    """Weights dtype: for ``auto``, fp16 on CUDA and Apple MPS, bf16 on CPUs with native bf16
+    (AVX512-BF16 or AMX), fp32 elsewhere (older CPUs); or the one asked for.
+
+    MPS: half the memory of fp32 (small 1.2 GB, large 6.6 GB of weights on 8-16 GB Macs); EnCodec
+    stays fp32 on the CPU there and sampling is done in fp32 (docs/engine.md, unverified on a Mac)."""
     import torch
 
     dtype = (dtype or "auto").lower()
     table = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16,
              "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
     if dtype == "auto":
-        if device == "cuda":
+        if device in ("cuda", "mps"):
             return torch.float16
         if device == "cpu" and cpu_has_fast_bf16():
             return torch.bfloat16

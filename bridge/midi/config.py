@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Collection, Mapping
 
 import mido
 
-ACTIONS = ("generate", "continue_last", "melody", "cancel", "arm_capture")
+ACTIONS = ("generate", "continue_last", "melody", "cancel", "arm_capture", "jam", "jam_stop")
 APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 FEEDBACK_EVENTS = ("started", "done", "error", "cancelled")
 MESSAGE_KINDS = ("note", "cc", "program")
@@ -36,6 +37,29 @@ _CLI_KEYS = {"in_name", "connect", "out_name", "out_connect", "api"}
 
 class MidiConfigError(ValueError):
     """A bad ``[midi]`` table or ``--midi-*`` option; the message is one line naming the key."""
+
+
+def rtmidi_missing_message() -> str | None:
+    """The one-line error for MIDI asked for without python-rtmidi (the ``[midi]`` extra), with
+    the command that installs it into this interpreter; ``None`` when it is installed."""
+    try:
+        import rtmidi  # noqa: F401
+        return None
+    except ImportError:
+        pass
+    line = (f"MIDI needs python-rtmidi, which is not installed: run "
+            f"\"{sys.executable}\" -m pip install \"python-rtmidi>=1.5\"")
+    if sys.version_info >= (3, 13):
+        line += (f" (python-rtmidi 1.5.8 has no wheel for Python {sys.version_info[0]}.{sys.version_info[1]}: "
+                 "pip compiles it, which needs a C++ compiler; or set up with Python 3.12, see docs/install.md)")
+    return line
+
+
+def require_rtmidi() -> None:
+    """Raise :class:`MidiConfigError` when python-rtmidi is missing (see rtmidi_missing_message)."""
+    message = rtmidi_missing_message()
+    if message:
+        raise MidiConfigError(message)
 
 
 @dataclass(frozen=True)
@@ -102,7 +126,8 @@ class MidiConfig:
         ``cli_overrides`` holds ``in_name``, ``connect``, ``out_name``, ``out_connect``, ``api``;
         ``None`` values mean "not given on the command line". When ``presets`` (names from the
         config) is given, triggers naming another preset are refused too.
-        Raises :class:`MidiConfigError` with a one-line message.
+        Raises :class:`MidiConfigError` with a one-line message, also when MIDI is enabled and
+        python-rtmidi (the ``[midi]`` extra) is not installed.
         """
         table = dict(table or {})
         _only_known(table, _MIDI_KEYS, "midi")
@@ -150,6 +175,8 @@ class MidiConfig:
                 cfg.out_connect = _pattern(value, where)
             elif key == "api":
                 cfg.api = _api(value, where)
+        if cfg.enabled:
+            require_rtmidi()   # after validation: a typo is reported first, then the missing extra
         return cfg
 
     @property
@@ -264,9 +291,9 @@ def _trigger(spec: Any, index: int, presets: Collection[str] | None) -> Trigger:
     preset = spec.get("preset")
     if preset is not None and (not isinstance(preset, str) or not preset):
         raise MidiConfigError(f"{where}: preset must be a preset name, not {preset!r}")
-    if action == "generate" and preset is None:
-        raise MidiConfigError(f"{where}: action generate needs a preset")
-    if action in ("cancel", "arm_capture") and preset is not None:
+    if action in ("generate", "jam") and preset is None:
+        raise MidiConfigError(f"{where}: action {action} needs a preset")
+    if action in ("cancel", "arm_capture", "jam_stop") and preset is not None:
         raise MidiConfigError(f"{where}: action {action} takes no preset")
     if preset is not None and presets is not None and preset not in presets:
         raise MidiConfigError(f"{where}: unknown preset {preset!r}")

@@ -21,14 +21,18 @@ import time
 from typing import Callable
 
 import mido
-import rtmidi
 
-from .config import APIS
+from .config import APIS, require_rtmidi
+
+try:
+    import rtmidi
+except ImportError:  # the [midi] extra is not installed: MidiConfig.from_dict refuses MIDI first
+    rtmidi = None
 
 # our API names -> rtmidi constant suffixes (the names mido's backend uses: 'rtmidi/UNIX_JACK')
 RTMIDI_API_NAMES = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK", "coremidi": "MACOSX_CORE",
                     "winmm": "WINDOWS_MM"}
-_NOT_REAL = {getattr(rtmidi, "API_RTMIDI_DUMMY", -1), getattr(rtmidi, "API_WEB_MIDI", -1)}
+_NOT_REAL_NAMES = ("API_RTMIDI_DUMMY", "API_WEB_MIDI")
 
 BytesSink = Callable[[str, list, float], None]   # (port key, raw bytes, arrival time_s)
 
@@ -39,7 +43,9 @@ def api_candidates(api: str) -> list[int]:
     instead of trying JACK next)."""
     if api not in APIS:
         raise ValueError(f"unknown MIDI API {api!r}")
-    compiled = [a for a in rtmidi.get_compiled_api() if a not in _NOT_REAL]
+    require_rtmidi()
+    not_real = {getattr(rtmidi, name, -1) for name in _NOT_REAL_NAMES}
+    compiled = [a for a in rtmidi.get_compiled_api() if a not in not_real]
     if api == "auto":
         return compiled
     api_id = getattr(rtmidi, "API_" + RTMIDI_API_NAMES[api])
@@ -55,6 +61,37 @@ def api_name(api_id: int) -> str:
         if getattr(rtmidi, "API_" + theirs) == api_id:
             return ours
     return str(api_id)
+
+
+#: APIs that cannot create virtual ports (Windows' WinMM): the user makes a port with loopMIDI
+#: and the daemon connects to it.
+NO_VIRTUAL_PORTS = ("winmm",)
+
+
+def virtual_port_problem(api_names: list[str], *, virtual_in: bool, virtual_out: bool) -> str | None:
+    """One line explaining why the MIDI set-up cannot work with these APIs, or None when it can.
+
+    ``api_names``: the APIs the side would try (ours: ``alsa``, ``jack``, ``coremidi``, ``winmm``);
+    ``virtual_in``/``virtual_out``: whether the config asks for virtual ports (no ``connect`` /
+    an ``out`` name)."""
+    if not api_names or any(name not in NO_VIRTUAL_PORTS for name in api_names):
+        return None
+    wants = [w for w, on in (("--midi-in (a virtual input)", virtual_in), ("--midi-out (a virtual output)", virtual_out))
+             if on]
+    if not wants:
+        return None
+    return (f"Windows MIDI (WinMM) cannot create virtual ports, which {' and '.join(wants)} need: create a port "
+            "in loopMIDI (e.g. 'MusicGen Bridge') and start with --midi-connect \"MusicGen Bridge\" (feedback: "
+            "--midi-out-connect NAME); see docs/midi.md")
+
+
+def check_virtual_ports(cfg) -> None:
+    """Raise :class:`OSError` with :func:`virtual_port_problem`'s line for a config this machine's
+    MIDI APIs cannot serve (checked once at start, instead of retrying forever)."""
+    problem = virtual_port_problem([api_name(a) for a in api_candidates(cfg.api)],
+                                   virtual_in=cfg.connect is None, virtual_out=cfg.out_name is not None)
+    if problem:
+        raise OSError(problem)
 
 
 OUT_CLIENT_SUFFIX = "-out"      # outputs are a client of their own: "musicgen-bridge-out:Feedback"

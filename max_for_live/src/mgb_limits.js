@@ -203,6 +203,49 @@ var LIMITS = {
                 "generate"
             ]
         }
+    },
+    "jam": {
+        "about": "/musicgen/jam <id> start takes the keys above (bpm and bars required) except refused, plus keys; bridge/jam.py must agree.",
+        "max_id_chars": 56,
+        "commands": [
+            "launched",
+            "prompt",
+            "start",
+            "stop"
+        ],
+        "keys": {
+            "segments": {
+                "type": "int",
+                "min": 0,
+                "max": 100000,
+                "default": 0
+            },
+            "ahead": {
+                "type": "int",
+                "min": 1,
+                "max": 64,
+                "default": 2
+            }
+        },
+        "required": [
+            "bars",
+            "bpm"
+        ],
+        "refused": [
+            "duration",
+            "keep_prompt",
+            "loop",
+            "preview",
+            "stems",
+            "variations"
+        ],
+        "formats": [
+            "flac",
+            "wav",
+            "wav16",
+            "wav24",
+            "wavf"
+        ]
     }
 };
 

@@ -15,7 +15,8 @@ var ADDRESS = {
     notes: "/musicgen/notes",
     cancel: "/musicgen/cancel",
     status: "/musicgen/status",
-    ping: "/musicgen/ping"
+    ping: "/musicgen/ping",
+    jam: "/musicgen/jam"
 };
 
 // The request keys' types and limits (bridge/protocol_keys.json, written into mgb_limits.js).
@@ -132,6 +133,24 @@ function buildStatus(opts) {
     return [atomSym(ADDRESS.status)].concat(keyValueAtoms(pick(opts, ["token", "reply_host", "reply_port"])));
 }
 
+// /musicgen/jam <id> start [key value]... (docs/protocol.md, "Jam"): `opts` are request keys
+// (prompt, bpm, bars, beats_per_bar, ...); the daemon refuses the ones a jam cannot take.
+function buildJamStart(id, opts) {
+    return [atomSym(ADDRESS.jam), atomSym(checkId(id)), atomSym("start")].concat(keyValueAtoms(opts));
+}
+
+// /musicgen/jam <id> prompt <text> | stop | launched, with [token] and [reply_port].
+function buildJamCommand(id, command, text, opts) {
+    var msg = [atomSym(ADDRESS.jam), atomSym(checkId(id)), atomSym(command)];
+    if (command === "prompt") {
+        if (/^\s*$/.test(String(text || ""))) { throw new Error("a jam prompt cannot be empty"); }
+        msg.push(atomSym(String(text)));
+    } else if (command !== "stop" && command !== "launched") {
+        throw new Error("unknown jam command " + command);
+    }
+    return msg.concat(keyValueAtoms(pick(opts, ["token", "reply_port"])));
+}
+
 function pick(obj, keys) {
     var out = {};
     var i;
@@ -238,7 +257,8 @@ function parseReply(address, args) {
     var i, fields, key;
     switch (address) {
     case "/musicgen/accepted":
-        return { type: "accepted", id: str(a[0]), queuePosition: Number(a[1]) || 0 };
+        // MIDI-triggered jobs (announced) carry their preset as a third argument
+        return { type: "accepted", id: str(a[0]), queuePosition: Number(a[1]) || 0, preset: str(a[2]) };
     case "/musicgen/progress":
         return { type: "progress", id: str(a[0]), fraction: clamp01(Number(a[1])) };
     case "/musicgen/preview":
@@ -258,6 +278,15 @@ function parseReply(address, args) {
         return { type: "error", id: str(a[0]), code: str(a[1]) || "error", message: a.slice(2).map(str).join(" ") };
     case "/musicgen/cancelled":
         return { type: "cancelled", id: str(a[0]) };
+    case "/musicgen/jam_segment":
+        return { type: "jam_segment", id: str(a[0]), index: Math.round(Number(a[1])) || 0, segmentId: str(a[2]),
+            path: str(a[3]), length_s: Number(a[4]) || 0, leadBars: Number(a[5]) || 0 };
+    case "/musicgen/jam_prompt":
+        return { type: "jam_prompt", id: str(a[0]), fromIndex: Math.round(Number(a[1])) || 0 };
+    case "/musicgen/jam_slow":
+        return { type: "jam_slow", id: str(a[0]), speed: Number(a[1]) || 0, leadBars: Number(a[2]) || 0 };
+    case "/musicgen/jam_ended":
+        return { type: "jam_ended", id: str(a[0]), reason: str(a[1]), segments: Math.round(Number(a[2])) || 0 };
     case "/musicgen/pong":
         return { type: "pong", version: str(a[0]) };
     case "/musicgen/status":
@@ -294,6 +323,8 @@ var api = {
     KEY_TYPES: KEY_TYPES,
     KEY_ORDER: KEY_ORDER,
     atomSym: atomSym,
+    buildJamStart: buildJamStart,
+    buildJamCommand: buildJamCommand,
     atomInt: atomInt,
     atomFloat: atomFloat,
     checkId: checkId,

@@ -313,7 +313,20 @@ Connection.prototype.set = function (state) {
 
 Connection.prototype.isUp = function () { return this.state === "connected"; };
 
+// Whether a device whose Listen setting is `listen` takes a MIDI-triggered job of `preset`:
+// "" = off, "*" or "all" = every job, else preset names separated by spaces or commas.
+function listensTo(listen, preset) {
+    var names = String(listen || "").split(/[\s,]+/);
+    var i;
+    for (i = 0; i < names.length; i++) {
+        if (names[i] === "*" || names[i].toLowerCase() === "all") { return true; }
+        if (names[i] !== "" && names[i] === String(preset || "")) { return true; }
+    }
+    return false;
+}
+
 var api = {
+    listensTo: listensTo,
     CREATE_AUDIO_CLIP_SINCE: CREATE_AUDIO_CLIP_SINCE,
     SEED_MAX: SEED_MAX,
     liveVersion: liveVersion,

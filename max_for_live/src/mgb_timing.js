@@ -183,7 +183,35 @@ function promptWithKey(prompt, phrase) {
     return p ? p + ", " + phrase : phrase;
 }
 
+// Launch Clip.launch_quantization value "1 Bar" (LOM: 0 Global, 1 None, 2 8 Bars, 3 4 Bars,
+// 4 2 Bars, 5 1 Bar, 6 1/2, ...).
+var LAUNCH_Q_1_BAR = 5;
+
+// Whether to fire the next clip now so that it starts when `prev` (the clip it follows) ends.
+// The next clip launches with 1-bar quantization, so firing it during prev's last bar starts it
+// on the bar line where prev ends. prev: {transport, triggered, playing, position, end} in beats
+// (transport: Live's transport runs), barBeats the bar in quarter notes. "fire" now, or "wait"
+// (the transport is stopped: firing would start it; prev waits to start or is not in its last bar).
+function followDecision(prev, barBeats) {
+    var remaining;
+    if (!prev) { return "fire"; }
+    if (prev.transport === false || prev.triggered) { return "wait"; }
+    if (!prev.playing) { return "fire"; }
+    remaining = Number(prev.end) - Number(prev.position);
+    if (!isFinite(remaining)) { return "fire"; }
+    return remaining <= Number(barBeats) + 1e-6 ? "fire" : "wait";
+}
+
+// Whole bars for a jam segment (the device fires each segment on a bar line): at least 1.
+function jamBars(bars) {
+    var b = Math.round(Number(bars));
+    return b >= 1 && isFinite(b) ? b : 1;
+}
+
 var api = {
+    LAUNCH_Q_1_BAR: LAUNCH_Q_1_BAR,
+    followDecision: followDecision,
+    jamBars: jamBars,
     MAX_DURATION_S: MAX_DURATION_S,
     NOTE_NAMES: NOTE_NAMES,
     beatsPerBarQuarter: beatsPerBarQuarter,

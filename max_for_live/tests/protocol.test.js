@@ -133,7 +133,8 @@ test("notes: 4-tuples pitch:i start:f length:f velocity:i, chunked under 8 kB pe
 });
 
 test("parseReply understands every reply of the protocol", () => {
-    assert.deepEqual(p.parseReply("/musicgen/accepted", ["j", 2]), { type: "accepted", id: "j", queuePosition: 2 });
+    assert.deepEqual(p.parseReply("/musicgen/accepted", ["j", 2]), { type: "accepted", id: "j", queuePosition: 2, preset: "" });
+    assert.equal(p.parseReply("/musicgen/accepted", ["midi-1-1", 0, "spark"]).preset, "spark");
     assert.deepEqual(p.parseReply("/musicgen/progress", ["j", 0.25]), { type: "progress", id: "j", fraction: 0.25 });
     assert.equal(p.parseReply("/musicgen/progress", ["j", 7]).fraction, 1);
     assert.deepEqual(p.parseReply("/musicgen/done", ["j", "/a b/1.wav", "/a b/2.wav"]),
@@ -171,4 +172,23 @@ test("stems: the request key is an int 0/1; /musicgen/stems parses into tagged p
     assert.deepEqual(p.parseReply("/musicgen/stems", ["j", 1, "/m.wav", "drums"]).stems, []);
     // an old-style done is unchanged: only the mix paths
     assert.deepEqual(p.parseReply("/musicgen/done", ["j", "/o/a.wav"]).paths, ["/o/a.wav"]);
+});
+
+test("jam: start carries request keys; prompt/stop/launched carry token and reply_port; jam replies parse", () => {
+    const start = p.buildJamStart("mg-1j", { prompt: "x", bpm: 93.5, bars: 2, beats_per_bar: 3.5, reply_port: 9001 });
+    assert.deepEqual(start.slice(0, 3).map((a) => a.v), ["/musicgen/jam", "mg-1j", "start"]);
+    const k = keys(start, 3);
+    assert.deepEqual(k.bpm, { t: "f", v: 93.5 });
+    assert.deepEqual(k.bars, { t: "f", v: 2 });
+    assert.deepEqual(k.reply_port, { t: "i", v: 9001 });
+    const pr = p.buildJamCommand("mg-1j", "prompt", "new idea", { reply_port: 9001, token: "t", bpm: 1 });
+    assert.deepEqual(pr.map((a) => a.v), ["/musicgen/jam", "mg-1j", "prompt", "new idea", "reply_port", 9001, "token", "t"]);
+    assert.deepEqual(p.buildJamCommand("mg-1j", "stop", null, {}).map((a) => a.v), ["/musicgen/jam", "mg-1j", "stop"]);
+    assert.throws(() => p.buildJamCommand("mg-1j", "prompt", "  ", {}));
+    assert.throws(() => p.buildJamCommand("mg-1j", "dance", null, {}));
+    assert.deepEqual(p.parseReply("/musicgen/jam_segment", ["j", 2, "j.s2", "/o/a.wav", 4.49, 3.5]),
+        { type: "jam_segment", id: "j", index: 2, segmentId: "j.s2", path: "/o/a.wav", length_s: 4.49, leadBars: 3.5 });
+    assert.deepEqual(p.parseReply("/musicgen/jam_prompt", ["j", 3]), { type: "jam_prompt", id: "j", fromIndex: 3 });
+    assert.deepEqual(p.parseReply("/musicgen/jam_slow", ["j", 0.5, -1]), { type: "jam_slow", id: "j", speed: 0.5, leadBars: -1 });
+    assert.deepEqual(p.parseReply("/musicgen/jam_ended", ["j", "stopped", 4]), { type: "jam_ended", id: "j", reason: "stopped", segments: 4 });
 });

@@ -11,6 +11,9 @@
 // is_midi_clip, get_notes_extended, move_warp_marker) and this_device with its
 // canonical_parent chain. LiveAPI objects are addressed by path ("live_set tracks 0") or by
 // id ("id 7"); get() answers lists the way Max's LiveAPI does (["id", 3, "id", 4], [120]).
+// Launching: ClipSlot.fire() (is_triggered until play() starts it), Clip.is_playing,
+// playing_position, launch_quantization, Track.playing_slot_index; play(clip, position) and
+// stopClip(clip) stand in for Live's transport moving.
 //
 // loadDevice() runs the device's script in a vm context with outlet(), post(), Task, Date and
 // LiveAPI, and decodes what the patch would send: outlets 0-3 drive [zl.group] through [t i] and
@@ -113,13 +116,14 @@ class FakeLive {
             has_audio_input: kind === "audio" ? 1 : 0,
             has_midi_input: kind === "midi" ? 1 : 0,
             is_frozen: frozen ? 1 : 0,
+            playing_slot_index: -1,
         }, this.song);
         track.kind = kind;
         track.children.clip_slots = [];
         track.children.arrangement_clips = [];
         track.children.devices = [];
         for (let i = 0; i < slots; i++) {
-            const slot = this.make("ClipSlot", { has_clip: 0 }, track);
+            const slot = this.make("ClipSlot", { has_clip: 0, is_triggered: 0 }, track);
             slot.children.clip = null;
             track.children.clip_slots.push(slot);
         }
@@ -168,6 +172,7 @@ class FakeLive {
         const clip = this.make("Clip", Object.assign({
             name: "clip", file_path: "/Users/me/Music/take.wav", is_audio_clip: 1, is_midi_clip: 0,
             warping: 0, looping: 0, start_marker: 0, end_marker: 4, loop_start: 0, loop_end: 4,
+            is_playing: 0, playing_position: 0, launch_quantization: 0,
         }, props), slot);
         if (props.warp_markers) { clip.warpMarkers = props.warp_markers; delete clip.props.warp_markers; }
         slot.children.clip = clip;
@@ -319,6 +324,10 @@ class FakeLive {
         case "Song.create_audio_track": return this.createAudioTrack(args);
         case "Clip.get_notes_extended": return this.notesExtended(obj, args);
         case "Clip.move_warp_marker": return this.moveWarpMarker(obj, args);
+        case "ClipSlot.fire":
+            if (!obj.props.has_clip) { this.errors.push("fire on an empty slot"); return undefined; }
+            obj.props.is_triggered = 1;
+            return undefined;
         default:
             // What Max's LiveAPI does for a function Live does not have: an error in the console.
             this.errors.push("no function " + fn + " in " + obj.type);
@@ -337,6 +346,7 @@ class FakeLive {
             is_audio_clip: 1, is_midi_clip: 0, warping: warped ? 1 : 0, looping: warped ? 1 : 0,
             start_marker: 0, end_marker: warped ? beats : seconds,
             loop_start: 0, loop_end: warped ? beats : seconds,
+            is_playing: 0, playing_position: 0, launch_quantization: 0,
         }, extra), parent);
         clip.warpMarkers = [{ beat_time: 0, sample_time: 0 }, { beat_time: beats, sample_time: seconds },
             { beat_time: beats + 1 / 32, sample_time: seconds + (seconds / beats) / 32 }];
@@ -392,6 +402,21 @@ class FakeLive {
         if (!m) { this.errors.push("move_warp_marker: no marker at " + beatTime); return undefined; }
         m.beat_time += distance;
         return undefined;
+    }
+
+    // Live's transport: `clip` (in a session slot) starts playing at `position` beats; the clip
+    // that played on its track stops (one clip per track).
+    play(clip, position = 0) {
+        const slot = clip.parent;
+        const track = slot.parent;
+        for (const other of track.children.clip_slots) {
+            if (other.children.clip && other.children.clip !== clip) { other.children.clip.props.is_playing = 0; }
+        }
+        slot.props.is_triggered = 0;
+        this.song.props.is_playing = 1;
+        clip.props.is_playing = 1;
+        clip.props.playing_position = position;
+        track.props.playing_slot_index = track.children.clip_slots.indexOf(slot);
     }
 
     // views of the set for assertions --------------------------------------------------------

@@ -145,17 +145,17 @@ def make_test_model(out_dir: str | os.PathLike, *, melody: bool = False, stereo:
                                   MusicgenMelodyForConditionalGeneration)
 
         dec_cfg = MusicgenMelodyDecoderConfig(**decoder_kwargs)
-        cfg = MusicgenMelodyConfig(text_encoder=text_cfg.to_dict(), audio_encoder=audio_cfg.to_dict(),
+        config = MusicgenMelodyConfig(text_encoder=text_cfg.to_dict(), audio_encoder=audio_cfg.to_dict(),
                                    decoder=dec_cfg.to_dict(), num_chroma=12, chroma_length=235)
-        model = MusicgenMelodyForConditionalGeneration(cfg)
+        model = MusicgenMelodyForConditionalGeneration(config)
     else:
         from transformers import (MusicgenConfig, MusicgenDecoderConfig,
                                   MusicgenForConditionalGeneration)
 
         dec_cfg = MusicgenDecoderConfig(**decoder_kwargs)
-        cfg = MusicgenConfig(text_encoder=text_cfg.to_dict(), audio_encoder=audio_cfg.to_dict(),
+        config = MusicgenConfig(text_encoder=text_cfg.to_dict(), audio_encoder=audio_cfg.to_dict(),
                              decoder=dec_cfg.to_dict())
-        model = MusicgenForConditionalGeneration(cfg)
+        model = MusicgenForConditionalGeneration(config)
     init_random_weights(model, codebook_size)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=codebook_size, pad_token_id=codebook_size, bos_token_id=codebook_size,

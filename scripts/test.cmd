@@ -1,0 +1,20 @@
+@echo off
+rem Set up (idempotent) and run the test suite on Windows: scripts\test.cmd [pytest args]
+rem All the work is in scripts\setup.py (macOS, Linux: bash scripts/test.sh).
+setlocal
+pushd "%~dp0.."
+set RC=2
+where py >nul 2>nul || goto nopy
+py -3 scripts\setup.py test %*
+set RC=%ERRORLEVEL%
+goto end
+:nopy
+where python >nul 2>nul || goto none
+python scripts\setup.py test %*
+set RC=%ERRORLEVEL%
+goto end
+:none
+echo setup: no Python found: install Python 3.12 from python.org (tick "Add python.exe to PATH"), see docs\install.md 1>&2
+:end
+popd
+exit /b %RC%

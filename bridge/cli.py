@@ -1,4 +1,4 @@
-"""Command line: ``musicgen-bridge generate|serve|make-test-model|paths``.
+"""Command line: ``musicgen-bridge generate|serve|worker|make-test-model|paths|mcp``.
 
 Every failure a user can cause ends in one line on stderr (``musicgen-bridge: error: ...``) and a
 non-zero exit code, never a stack trace.
@@ -83,7 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default ~/Music/MusicGen Models)")
     s.add_argument("--switch-models", action="store_true",
                    help="a request's `model` may name another model: it loads when the job's turn comes")
+    s.add_argument("--engine", help="generate on remote workers instead of loading a model here: "
+                   "URL[,URL...] of `musicgen-bridge worker`s or a Ray Serve farm (docs/remote.md)")
+    s.add_argument("--engine-token", help="the workers' --token (or $MUSICGEN_BRIDGE_ENGINE_TOKEN)")
+    s.add_argument("--engine-ca", help="certificate file to trust for https:// workers (a self-signed one)")
     s.add_argument("--verbose", "-v", action="store_true")
+
+    from .remote.worker_main import add_worker_parser
+
+    add_worker_parser(sub)
 
     m = sub.add_parser("make-test-model", help="write a tiny random-weight MusicGen for offline tests")
     m.add_argument("dir")
@@ -125,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             from .serve import serve_main
 
             return serve_main(args)
+        if args.command == "worker":
+            from .remote.worker_main import worker_main
+
+            return worker_main(args)
         if args.command == "mcp":
             from .mcp_server import mcp_main
 

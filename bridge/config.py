@@ -10,6 +10,8 @@ queue_size = 16
 roots = ["~/Music", "~/Documents/REAPER Media"]   # request file paths must lie under these
 models_dir = "~/Music/MusicGen Models"  # fine-tunes and local models, listed by /musicgen/models
 switch_models = false      # true: a request's `model` may name another model (docs/engine.md)
+engine = ["http://gpu-box:9310"]  # generate on remote workers instead of here (docs/remote.md)
+engine_token = "..."       # the workers' --token
 
 [defaults]                 # request keys applied to every request
 duration = 8.0
@@ -100,6 +102,9 @@ class ServeConfig:
     queue_size: int = 16
     verbose: bool = False
     stems_model: str = "htdemucs"
+    engine: list[str] = field(default_factory=list)   # remote worker URLs; empty: the model loads here
+    engine_token: str | None = None
+    engine_ca: Path | None = None                      # CA/self-signed certificate for https workers
     roots: list[Path] = field(default_factory=list)
     defaults: dict = field(default_factory=dict)
     presets: dict[str, dict] = field(default_factory=dict)
@@ -118,7 +123,7 @@ class ServeConfig:
 _SCALARS = {"model": str, "device": str, "dtype": str, "decoder": str, "host": str, "osc_port": int,
             "output_dir": Path, "state_dir": Path, "inbox_dir": Path, "token": str, "queue_size": int,
             "verbose": bool, "inbox_poll_s": float, "stems_model": str, "models_dir": Path,
-            "switch_models": bool}
+            "switch_models": bool, "engine_token": str, "engine_ca": Path}
 _TABLES = ("defaults", "presets", "reaper", "midi")
 
 
@@ -146,6 +151,8 @@ def build_serve_config(flags: dict[str, Any], file_data: dict[str, Any] | None =
                 setattr(cfg, k, _coerce(_SCALARS[k], value))
             except (TypeError, ValueError):
                 raise ConfigError(f"config key {key!r} must be {_SCALARS[k].__name__}, got {value!r}") from None
+        elif k == "engine":
+            cfg.engine = _engine_urls(value)
         elif k == "roots":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError("config key 'roots' must be a list of folder paths")
@@ -162,7 +169,9 @@ def build_serve_config(flags: dict[str, Any], file_data: dict[str, Any] | None =
     for key, value in flags.items():
         if value is None:
             continue
-        if key in _SCALARS:
+        if key == "engine":
+            cfg.engine = _engine_urls(value)
+        elif key in _SCALARS:
             setattr(cfg, key, _coerce(_SCALARS[key], value))
     cfg.output_dir = Path(os.path.expanduser(str(cfg.output_dir)))
     cfg.state_dir = Path(os.path.expanduser(str(cfg.state_dir)))
@@ -180,6 +189,18 @@ def build_serve_config(flags: dict[str, Any], file_data: dict[str, Any] | None =
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return cfg
+
+
+def _engine_urls(value) -> list[str]:
+    """``engine``: a URL, ``"URL,URL"`` or a list of URLs."""
+    from .remote.client import parse_engine_urls
+
+    if not isinstance(value, (str, list)) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+        raise ConfigError("engine must be a URL or a list of URLs (http://HOST:PORT)")
+    try:
+        return parse_engine_urls(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _coerce(kind, value):

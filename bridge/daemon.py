@@ -24,7 +24,8 @@ from .admission import Admission, token_ok
 from .config import ServeConfig
 from .delivery import Delivery
 from .engine import Engine
-from .errors import ALREADY_DONE, DUPLICATE_ID, GENERATION_FAILED, NOT_FOUND, QUEUE_FULL, RequestError
+from .errors import (ALREADY_DONE, DUPLICATE_ID, GENERATION_FAILED, NOT_FOUND, QUEUE_FULL, UNKNOWN_MODEL,
+                     RequestError)
 from .inbox import WAIT, Inbox, request_from_file
 from .jam import JamManager
 from .jobs import CANCELLED, FINAL_STATES, QUEUED, RUNNING, Job, JobQueue, Journal, QueueFull
@@ -181,7 +182,7 @@ class Daemon:
         running = self.queue.running
         d = self.engine.describe()
         return ["queue", len(self.queue), "running", running.id if running else "", "model", d["model"],
-                "device", d["device"], "decoder", d["decoder"], "clock_bpm", float(self.clock_bpm() or 0.0),
+                "device", d["device"], "decoder", d["decoder"], "engine", d.get("engine", "local"), "clock_bpm", float(self.clock_bpm() or 0.0),
                 "version", __version__,
                 "stems", self.separator.model_name if demucs_available() else "",
                 "inbox_waiting", self.inbox.waiting if self.inbox is not None else 0]
@@ -205,6 +206,8 @@ class Daemon:
         from .switching import Switcher
 
         self.target_model = self.engine.loaded.spec  # what jobs that name no model run on
+        if not hasattr(self.engine.loaded, "model"):  # remote workers (bridge.remote): their model is theirs
+            return
         self.worker.switcher = Switcher(self.engine, dtype=self.cfg.dtype, resolve=self.resolve_model,
                                         reply=self.send, job_reply=self.delivery.reply,
                                         on_failed=self._load_failed, on_switched=self.write_models_file)
@@ -254,7 +257,8 @@ class Daemon:
                 check_model(lm, req)
             check_melody_model(lm, req)
             check_memory(lm, req)
-        elif req.model and not self.cfg.switch_models and req.model != self.target_model:
+        elif req.model and (self.worker.switcher is None
+                            or (not self.cfg.switch_models and req.model != self.target_model)):
             raise RequestError(UNKNOWN_MODEL, f"model {req.model!r} is not loaded; this daemon runs "
                                f"{self.target_model!r}; send /musicgen/load {req.model} first, or set "
                                "switch_models = true in the config")
@@ -266,6 +270,9 @@ class Daemon:
         """``/musicgen/load``: jobs from now on (and queued ones that named no model) run on
         ``name``; the worker loads it after the running job. Raises ``unknown_model`` at once for a
         name that cannot be a model."""
+        if self.worker.switcher is None:
+            raise RequestError(UNKNOWN_MODEL, f"this daemon generates on remote workers ({self.engine.loaded.spec}); "
+                               "start the workers with the model you want (docs/remote.md)")
         self.check_loadable(name)
         with self._accept_lock:
             self.target_model = name

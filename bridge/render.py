@@ -232,7 +232,7 @@ def _sidecar(engine, req, seed, v, audio, sr, length_s, out, t0, t_in, t_gen) ->
     params = req.to_dict()
     for key in ("reply_host", "reply_port", "extra"):
         params.pop(key, None)
-    return {
+    meta = {
         "musicgen_bridge": __version__,
         "id": req.id,
         "action": req.action,
@@ -263,3 +263,6 @@ def _sidecar(engine, req, seed, v, audio, sr, length_s, out, t0, t_in, t_gen) ->
                      "transformers": transformers.__version__, "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if getattr(out, "engine", None):  # a remote engine says where the job ran (bridge/remote)
+        meta["engine"] = out.engine
+    return meta

@@ -58,7 +58,8 @@ def serve_main(args) -> int:
                  "queue_size": args.queue_size, "verbose": args.verbose or None,
                  "stems_model": getattr(args, "stems_model", None),
                  "models_dir": getattr(args, "models_dir", None),
-                 "switch_models": getattr(args, "switch_models", None) or None}
+                 "switch_models": getattr(args, "switch_models", None) or None, "engine": getattr(args, "engine", None),
+                 "engine_token": getattr(args, "engine_token", None), "engine_ca": getattr(args, "engine_ca", None)}
         cfg = build_serve_config(flags, file_data)
         announce = _parse_targets(announce_raw)
     except ConfigError as exc:
@@ -81,14 +82,8 @@ def serve_main(args) -> int:
         lock = _lock_state_dir(cfg.state_dir)
     except (RuntimeError, OSError) as exc:
         raise CliError(str(exc)) from None
-    from .engine import build_engine
-    from .engine.loading import ModelLoadError
-
-    try:
-        engine = build_engine(cfg.model, device=cfg.device, dtype=cfg.dtype, decoder=cfg.decoder)
-    except (ModelLoadError, ValueError) as exc:
-        raise CliError(str(exc)) from None
-    daemon = Daemon(cfg, engine, midi_factory=midi_factory)
+    engine, separator = _build_engine(cfg, model_flag=args.model)
+    daemon = Daemon(cfg, engine, midi_factory=midi_factory, separator=separator)
     daemon.announce = announce
     for folder in {cfg.output_dir}:
         if folder.is_dir():
@@ -104,9 +99,12 @@ def serve_main(args) -> int:
         daemon.start()
     except OSError as exc:
         raise CliError(str(exc)) from None
-    from .engine.placement import placement_line
+    if cfg.engine:  # where the workers run it; this machine's GPU advice does not apply
+        where = f"{engine.loaded.dtype} via {engine.describe()['engine']}"
+    else:
+        from .engine.placement import placement_line
 
-    where = placement_line(engine.loaded.device, engine.loaded.dtype, cfg.device, cfg.dtype)
+        where = placement_line(engine.loaded.device, engine.loaded.dtype, cfg.device, cfg.dtype)
     print(f"musicgen-bridge {__version__} ready: model {engine.loaded.spec} on {engine.loaded.device}, "
           f"OSC {daemon.osc.address[0]}:{daemon.osc.address[1]} ({where})", file=sys.stderr, flush=True)
     try:
@@ -122,6 +120,32 @@ def serve_main(args) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _build_engine(cfg: ServeConfig, *, model_flag: str | None):
+    """The engine (local, or remote with ``engine`` URLs) and the stem separator (None: the daemon's)."""
+    if not cfg.engine:
+        from .engine import build_engine
+        from .engine.loading import ModelLoadError
+
+        try:
+            return build_engine(cfg.model, device=cfg.device, dtype=cfg.dtype, decoder=cfg.decoder), None
+        except (ModelLoadError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+    from .engine.specs import pick_device
+    from .remote.client import RemoteEngine, RemoteEngineError
+    from .stems import StemSeparator
+
+    try:
+        engine = RemoteEngine(cfg.engine, token=cfg.engine_token,
+                              ca_file=str(cfg.engine_ca) if cfg.engine_ca else None).connect()
+    except (RemoteEngineError, OSError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    if model_flag and not engine.loaded.is_named(model_flag):
+        raise CliError(f"--model {model_flag} but the engine workers run {engine.loaded.spec}; "
+                       "drop --model or start the workers with it")
+    # stems are split here, next to the clips: the audio is already on this machine
+    return engine, StemSeparator(cfg.stems_model, device=pick_device("auto"))
 
 
 def _parse_targets(raw) -> list[tuple[str, int]]:

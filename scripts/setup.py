@@ -48,7 +48,7 @@ MIN_TORCH = (2, 6)             # pyproject's torch>=2.6
 TORCH_INDEX = "https://download.pytorch.org/whl/"
 
 # Extras: add a new one to the list of the mode that needs it (e.g. "mcp" for the tests).
-EXTRAS = {"serve": ["midi"], "test": ["test", "stems", "midi", "mcp"]}
+EXTRAS = {"serve": ["midi"], "test": ["test", "stems", "midi", "mcp", "worker", "farm"]}
 RTMIDI_WHEEL_PYTHONS = ((3, 10), (3, 11), (3, 12))
 RTMIDI_WHEEL_PLATFORMS = {("linux", "x86_64"), ("linux", "arm64"), ("macos", "x86_64"),
                           ("macos", "arm64"), ("windows", "x86_64")}

@@ -44,7 +44,7 @@ def dry_run(*args, python=sys.executable, env=None):
 MACHINES = [
     # Linux x86_64: no GPU -> CPU index (PyPI's Linux torch is CUDA 13); drivers old to current
     ("os=linux arch=x86_64 python=3.11 nvidia_driver=none torch=none", "test", PIN, CPU,
-     ["test", "stems", "midi", "mcp"], []),
+     ["test", "stems", "midi", "mcp", "worker", "farm"], []),
     ("os=linux arch=x86_64 python=3.12 nvidia_driver=580.95.05 torch=none", "serve", PIN, CU130, ["midi"], []),
     ("os=linux arch=x86_64 python=3.12 nvidia_driver=570.133.07 torch=none", "serve", PIN, CU126, ["midi"], []),
     ("os=linux arch=x86_64 python=3.10 nvidia_driver=535.183.01 torch=none", "serve", PIN, CU126, ["midi"],
@@ -55,14 +55,14 @@ MACHINES = [
      ["midi"], []),                               # Pascal: CUDA 13 dropped it, cu126 still has it
     ("os=linux arch=x86_64 python=3.12 nvidia_driver=590.44 gpu_cc=3.7 torch=none", "serve", PIN, CPU,
      ["midi"], ["compute capability"]),           # Kepler: no CUDA build of torch 2.13 has it
-    ("os=linux arch=x86_64 python=3.13 nvidia_driver=none torch=none", "test", PIN, CPU, ["test", "stems", "mcp"],
+    ("os=linux arch=x86_64 python=3.13 nvidia_driver=none torch=none", "test", PIN, CPU, ["test", "stems", "mcp", "worker", "farm"],
      ["MIDI"]),                                   # python-rtmidi has no cp313 wheel
     ("os=linux arch=arm64 python=3.12 nvidia_driver=none torch=none", "serve", PIN, CPU, ["midi"], []),
     ("os=linux arch=arm64 python=3.12 nvidia_driver=580.82 torch=none", "serve", PIN, CU130, ["midi"],
      ["Jetson"]),
     # Linux: an installed torch is kept; a CPU torch next to an NVIDIA GPU says what to run
     ("os=linux arch=x86_64 python=3.11 nvidia_driver=none torch=2.13.0+cpu", "test", None, None,
-     ["test", "stems", "midi", "mcp"], []),
+     ["test", "stems", "midi", "mcp", "worker", "farm"], []),
     ("os=linux arch=x86_64 python=3.11 nvidia_driver=575.64 torch=2.13.0+cpu", "serve", None, None, ["midi"],
      ["--index-url " + CU126]),
     ("os=linux arch=x86_64 python=3.11 nvidia_driver=none torch=2.13.0", "serve", None, None, ["midi"],
@@ -79,7 +79,7 @@ MACHINES = [
      ["--index-url " + CU126]),                   # PyPI's Windows torch: CPU build
     # macOS: Apple Silicon from PyPI (MPS)
     ("os=macos arch=arm64 python=3.12 nvidia_driver=none torch=none", "serve", MAC, None, ["midi"], []),
-    ("os=macos arch=arm64 python=3.13 nvidia_driver=none torch=none", "test", MAC, None, ["test", "stems", "mcp"],
+    ("os=macos arch=arm64 python=3.13 nvidia_driver=none torch=none", "test", MAC, None, ["test", "stems", "mcp", "worker", "farm"],
      ["MIDI"]),
     ("os=macos arch=arm64 python=3.10 nvidia_driver=none torch=2.11.0", "serve", None, None, ["midi"], []),
 ]

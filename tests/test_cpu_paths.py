@@ -1,0 +1,92 @@
+"""The C decoding step on every x86 path (issue 18): which instruction set runs on which CPU (a
+pure function, checked with simulated CPU flags), and, for each path this CPU can run
+(``MUSICGEN_BRIDGE_CPU_ISA`` forcing the lower ones), the same correctness checks as the
+AVX512-BF16 step: against fp32 and against torch's bf16 eager step, on the tiny model and on
+one layer of musicgen-small's widths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bridge.engine import Engine, cpu_kernels
+from bridge.engine.loading import load_model
+from test_fast_decoder import _check_c_step, _forced_logits, _inputs, _small_arch
+
+HASWELL = {"sse4_2", "avx", "avx2", "fma"}
+ZEN3 = HASWELL | {"sha_ni"}
+SKYLAKE_X = HASWELL | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"}
+ZEN4 = SKYLAKE_X | {"avx512_bf16", "avx512_vnni"}
+SAPPHIRE_RAPIDS = ZEN4 | {"amx_tile", "amx_bf16", "amx_int8"}
+
+
+@pytest.mark.parametrize("flags,best", [(set(), None), ({"sse4_2", "avx"}, None), ({"avx2"}, None),
+                                        (HASWELL, "avx2"), (ZEN3, "avx2"), (SKYLAKE_X, "avx512"),
+                                        (ZEN4, "avx512bf16"), (SAPPHIRE_RAPIDS, "amx")])
+def test_best_isa_from_cpu_flags(flags, best):
+    assert cpu_kernels.pick_isa(flags) == (best, None)
+
+
+def test_forcing_a_lower_isa_and_refusing_a_higher_one():
+    assert cpu_kernels.pick_isa(SAPPHIRE_RAPIDS, "avx2") == ("avx2", None)
+    assert cpu_kernels.pick_isa(SAPPHIRE_RAPIDS, "AVX512BF16") == ("avx512bf16", None)
+    assert cpu_kernels.pick_isa(ZEN4, " avx512 ") == ("avx512", None)
+    isa, note = cpu_kernels.pick_isa(ZEN4, "amx")
+    assert isa == "avx512bf16" and "more than this CPU has" in note
+    isa, note = cpu_kernels.pick_isa(HASWELL, "avx512")
+    assert isa == "avx2" and "more than this CPU has" in note
+    isa, note = cpu_kernels.pick_isa(ZEN3, "sse")
+    assert isa == "avx2" and "not one of avx2, avx512, avx512bf16, amx" in note
+    assert cpu_kernels.pick_isa(set(), "avx2")[0] is None
+
+
+@pytest.fixture(params=["avx2", "avx512", "avx512bf16"])
+def forced_isa(request, monkeypatch):
+    """Runs the test with the kernels of one instruction set (skipped where this CPU lacks it)."""
+    isa = request.param
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
+        pytest.skip(f"this CPU has no {isa}")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    found = cpu_kernels.step_kernel()
+    if found is None:
+        pytest.skip("no C compiler here")
+    assert found[2] == isa
+    return isa
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tiny_model):
+    return (Engine(load_model(str(tiny_model), device="cpu", dtype="fp32"), decoder="fast"),
+            load_model(str(tiny_model), device="cpu", dtype="bf16"))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_c_step_on_each_isa_tiny(tiny_pair, forced_isa, batch):
+    """2 rows (batch 1 with guidance: the few-rows blocks) and 6 rows (groups of 4 input rows)."""
+    eng32, lm16 = tiny_pair
+    _check_c_step(eng32.loaded, lm16, _inputs(eng32, "text", batch=batch), 30)
+
+
+def test_c_step_on_each_isa_small_widths(forced_isa):
+    """One layer of musicgen-small's widths (1024 wide, 16 heads of 64, ffn 4096, 2048 codes)."""
+    eng32 = _small_arch(False, 1)
+    eng16 = _small_arch(False, 1)
+    eng16.loaded.model.to(torch.bfloat16)
+    eng16.loaded.dtype = torch.bfloat16
+    _check_c_step(eng32.loaded, eng16.loaded, _inputs(eng32, "text", batch=1), 20)
+
+
+def test_forced_avx2_turns_the_bf16_product_kernels_off(tiny_pair, monkeypatch):
+    """Below AVX512-BF16 only the whole step is in C; the eager step's products are torch's."""
+    from bridge.engine import weights
+
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), "avx2")[0] != "avx2":
+        pytest.skip("this CPU has no AVX2")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx2")
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    assert cpu_kernels.kernel() is None and not cpu_kernels.amx_in_use()
+    lm16 = tiny_pair[1]
+    assert weights.linear_for(weights.weights_of(lm16.model))[0] is weights._linear
+    logits = _forced_logits(lm16, _inputs(tiny_pair[0], "text", batch=1), 5, c_step=True)
+    assert torch.isfinite(logits).all()

@@ -90,3 +90,46 @@ def test_forced_avx2_turns_the_bf16_product_kernels_off(tiny_pair, monkeypatch):
     assert weights.linear_for(weights.weights_of(lm16.model))[0] is weights._linear
     logits = _forced_logits(lm16, _inputs(tiny_pair[0], "text", batch=1), 5, c_step=True)
     assert torch.isfinite(logits).all()
+
+
+def test_decoder_only_bf16_rule():
+    rule = cpu_kernels.decoder_only_bf16
+    assert rule("cpu", "auto", "fast", True, "avx2") and rule("cpu", "AUTO", "fast", True, "avx512")
+    assert not rule("cpu", "auto", "fast", True, "avx512bf16")  # native bf16: the whole model is bf16
+    assert not rule("cpu", "auto", "fast", True, None)          # no kernels: fp32
+    assert not rule("cpu", "fp32", "fast", True, "avx2")        # asked for fp32
+    assert not rule("cpu", "auto", "transformers", True, "avx2")
+    assert not rule("cuda", "auto", "fast", True, "avx2")
+    assert not rule("cpu", "auto", "fast", False, "avx2")
+
+
+@pytest.mark.parametrize("model", ["mono", "melody"])
+def test_auto_dtype_on_an_avx2_cpu_casts_only_the_decoder(tiny_model, tiny_melody_model, monkeypatch, model):
+    """``--dtype auto`` where the C step has no native bf16: the decoder in bf16 (decoded by the
+    C step), text encoder and EnCodec in fp32; text, continuation and melody clips come out whole."""
+    import numpy as np
+
+    from bridge.engine import Conditioning, Sampling, build_engine, cpu_step
+    from bridge.melody import Note, chroma_from_notes
+
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), "avx2")[0] != "avx2":
+        pytest.skip("this CPU has no AVX2")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx2")
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    calls = []
+    original = cpu_step.CpuStep.__call__
+    monkeypatch.setattr(cpu_step.CpuStep, "__call__", lambda self, *a: calls.append(self.isa) or original(self, *a))
+    eng = build_engine(str(tiny_melody_model if model == "melody" else tiny_model), device="cpu")
+    m = eng.loaded.model
+    assert next(m.decoder.parameters()).dtype == torch.bfloat16
+    assert next(m.text_encoder.parameters()).dtype == torch.float32
+    assert next(m.audio_encoder.parameters()).dtype == torch.float32
+    if model == "melody":
+        chroma = chroma_from_notes([Note(60, 0, 1), Note(64, 1, 1)])
+        out = eng.generate(Conditioning(prompt="piano", chroma=chroma), 1.0, Sampling(), seed=3)
+    else:
+        out = eng.generate(Conditioning(prompt="dusty drums"), 1.0, Sampling(), seed=3)
+        cont = eng.generate(Conditioning(prompt="drums", prompt_audio=out.audio[0]), 0.5, Sampling(), seed=1)
+        assert cont.audio.shape == (1, 1, 16000) and np.isfinite(cont.audio).all()
+    assert out.audio.shape == (1, 1, 32000) and np.isfinite(out.audio).all()
+    assert calls and set(calls) == {"avx2"}

@@ -85,6 +85,15 @@ def pick_isa(flags, forced: str | None = None) -> tuple[str | None, str | None]:
     return forced, None
 
 
+def decoder_only_bf16(device: str, dtype: str, decoder: str, loaded_fp32: bool, which: str | None) -> bool:
+    """Whether to cast only the decoder to bf16 after loading: ``--dtype auto`` on a CPU whose C
+    step reads bf16 weights without native bf16 (``avx2``, ``avx512``), with the fast decoder
+    and a model loaded in fp32. The text encoder and EnCodec stay fp32 (bf16 is emulated and
+    slower there); the decoder's weights are half the bytes for the C step."""
+    return (device == "cpu" and (dtype or "auto").lower() == "auto" and decoder == "fast" and loaded_fp32
+            and which in _F32_BUILDS)
+
+
 def cpu_flags() -> set[str]:
     """This CPU's feature flags by their ``/proc/cpuinfo`` names: read from ``/proc/cpuinfo`` on
     Linux, else from torch's CPU checks (which cover AVX2, AVX-512, AVX512-BF16 and AMX; FMA is

@@ -13,7 +13,9 @@ downloaded), then, in one run on the same weight tensors, batch 1 (``--variation
 
 On CPUs without native bf16 (or with ``MUSICGEN_BRIDGE_CPU_ISA=avx2|avx512`` forcing the C step
 that reads bf16 weights and computes in fp32), ``--dtype auto`` means bf16 for the decoder only:
-the fast decoder runs with the text encoder and EnCodec in fp32, as the engine does there. With
+the fast decoder runs with the text encoder and EnCodec in fp32, as the engine does there.
+``MUSICGEN_BRIDGE_INT8=1`` runs the fast decoder's C step on int8 copies of the decoder's
+weights (opt-in; the floor is then for one byte a weight). With
 ``MUSICGEN_BRIDGE_CPU_ISA`` set, torch is held to the same instruction set for the transformers
 runs (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``, ``MKL_ENABLE_INSTRUCTIONS``, unless set
 already), so both sides run on the same ISA.
@@ -209,7 +211,9 @@ def describe_step(step, dtype) -> str:
     from bridge.engine.cpu_step import CpuStep
 
     if isinstance(step, CpuStep):
-        if step.isa in ("avx2", "avx512"):
+        if step.isa.endswith("-int8"):
+            how = "int8 weights with per-row scales, fp32 arithmetic"
+        elif step.isa in ("avx2", "avx512"):
             how = "bf16 weights, fp32 arithmetic"
         else:
             how = "bf16 weights, vdpbf16ps products"
@@ -320,9 +324,13 @@ def main(argv=None) -> int:
               f"(whole {args.seconds:g} s clip: {total:.2f} s)")
 
     step_bytes = weights_of(lm.model).weight_bytes_per_step()
+    int8 = getattr(steps_run[-1], "isa", "").endswith("-int8")
+    if int8:  # one byte a weight (the per-row scales are negligible)
+        step_bytes //= weights_of(lm.model).layers[0]["q"].element_size()
     floor_ms = step_bytes / (bandwidth * 1e9) * 1e3
     print(f"fast decoder: {fast['ms_per_step']:.1f} ms/step against a floor of {floor_ms:.1f} ms/step "
-          f"({step_bytes / 1e9:.2f} GB of {str(weights_of(lm.model).dtype).replace('torch.', '')} weights per "
+          f"({step_bytes / 1e9:.2f} GB of {'int8' if int8 else str(weights_of(lm.model).dtype).replace('torch.', '')}"
+          f" weights per "
           f"step at {bandwidth:.1f} GB/s); "
           f"{fast['ms_per_step'] / floor_ms:.2f}x the floor")
     best_tf = max(r["steps_per_s"] for r in runs.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bridge.engine import Engine, cpu_kernels
+from bridge.engine import Engine, cpu_kernels, fast_decoder
 from bridge.engine.loading import load_model
 from test_fast_decoder import _check_c_step, _forced_logits, _inputs, _small_arch
 
@@ -133,3 +133,37 @@ def test_auto_dtype_on_an_avx2_cpu_casts_only_the_decoder(tiny_model, tiny_melod
         assert cont.audio.shape == (1, 1, 16000) and np.isfinite(cont.audio).all()
     assert out.audio.shape == (1, 1, 32000) and np.isfinite(out.audio).all()
     assert calls and set(calls) == {"avx2"}
+
+
+@pytest.mark.parametrize("isa", ["avx2", "avx512"])
+def test_int8_step_stays_close_to_fp32(isa, monkeypatch):
+    """Opt-in int8 weights (per-row scales), one layer of musicgen-small's widths: top codes agree
+    with fp32 within 5 points of the bf16 step's, and the logit distance stays within 4x the
+    bf16 step's."""
+    from bridge.engine import cpu_step
+
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
+        pytest.skip(f"this CPU has no {isa}")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    if cpu_kernels.step_kernel(int8=True) is None:
+        pytest.skip("no C compiler here")
+    eng32 = _small_arch(False, 1)
+    eng16 = _small_arch(False, 1)
+    eng16.loaded.model.to(torch.bfloat16)
+    eng16.loaded.dtype = torch.bfloat16
+    inputs = _inputs(eng32, "text", batch=1)
+    ref = _forced_logits(eng32.loaded, inputs, 20, c_step=False)
+    monkeypatch.setenv(cpu_kernels.INT8_ENV, "0")
+    bf16 = _forced_logits(eng16.loaded, inputs, 20, c_step=True)
+    monkeypatch.setenv(cpu_kernels.INT8_ENV, "1")
+    with torch.inference_mode():
+        runner = fast_decoder.start_decoding(eng16.loaded, inputs, 20, guided=True)[0]
+        assert cpu_step.cpu_step_for(runner).isa == f"{isa}-int8"
+    int8 = _forced_logits(eng16.loaded, inputs, 20, c_step=True)
+    assert torch.isfinite(int8).all()
+    agree = {name: (x.argmax(-1) == ref.argmax(-1)).float().mean().item() for name, x in (("bf16", bf16), ("int8", int8))}
+    dist = {name: (x - ref).abs().mean().item() for name, x in (("bf16", bf16), ("int8", int8))}
+    assert agree["int8"] >= agree["bf16"] - 0.05, agree
+    assert dist["int8"] <= 4 * dist["bf16"] + 1e-4, dist
+    assert (int8 - bf16).abs().mean().item() > 0  # the int8 copies were used

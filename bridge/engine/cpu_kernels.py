@@ -63,6 +63,8 @@ ISA_ENV = "MUSICGEN_BRIDGE_CPU_ISA"
 ISA_FLAGS = {"avx2": ("avx2", "fma"), "avx512": ("avx512f", "avx512bw"),
              "avx512bf16": ("avx512f", "avx512bw", "avx512vl", "avx512_bf16"),
              "amx": ("avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_tile", "amx_bf16")}
+#: Set to "1" for int8 decoder weights in the C step (opt-in; see :mod:`.cpu_step`).
+INT8_ENV = "MUSICGEN_BRIDGE_INT8"
 #: Compiler flags and exported step function of the fp32-arithmetic step (csrc/decoder_step_f32.c).
 _F32_BUILDS = {"avx2": (["-DVW=8", "-mavx2", "-mfma"], "decoder_step_avx2"),
                "avx512": (["-DVW=16", "-mavx512f", "-mavx512bw"], "decoder_step_avx512")}
@@ -163,10 +165,11 @@ def _declare_step(lib: ctypes.CDLL, name: str) -> None:
     fn.restype = ctypes.c_int
 
 
-def _build_f32(which: str, extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+def _build_f32(which: str, extra_flags: tuple[str, ...] = (), suffix: str = "") -> ctypes.CDLL | None:
     """The fp32-arithmetic step (``csrc/decoder_step_f32.c``) for ``which`` (``avx2`` or
     ``avx512``), built and loaded, or None."""
     flags, name = _F32_BUILDS[which]
+    name += suffix
     lib = _build_with(["-O3", *flags, "-fopenmp", "-shared", "-fPIC", "-Werror=implicit-function-declaration",
                        *extra_flags], sources=("decoder_step_f32.c",), libs=("-lm",))
     if lib is not None:
@@ -233,16 +236,27 @@ def kernel():
     return lib
 
 
-def step_kernel() -> tuple[ctypes.CDLL, str, str] | None:
+def int8_requested() -> bool:
+    """Whether ``MUSICGEN_BRIDGE_INT8=1`` asks for int8 decoder weights (opt-in, off by default)."""
+    return os.environ.get(INT8_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def step_kernel(int8: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
     """``(library, step function name, isa)`` of the whole-step C function for this CPU (see
     :func:`isa`), or None where there is none (no kernels for this CPU, no compiler, or
-    ``MUSICGEN_BRIDGE_CPU_KERNEL=0``)."""
-    if "step" in _state:
-        return _state["step"]
+    ``MUSICGEN_BRIDGE_CPU_KERNEL=0``). ``int8``: the step reading int8 weights (AVX2 or
+    AVX-512F, fp32 arithmetic; the isa is then ``avx2-int8`` or ``avx512-int8``)."""
+    key = ("step", bool(int8))
+    if key in _state:
+        return _state[key]
     found = None
     which = isa() if os.environ.get(ENV, "1") != "0" else None
     try:
-        if which in _F32_BUILDS:
+        if int8 and which is not None:
+            base = "avx2" if which == "avx2" else "avx512"
+            lib = _build_f32(base, ("-DWEIGHTS_INT8",), suffix="_int8")
+            found = (lib, _F32_BUILDS[base][1] + "_int8", base + "-int8") if lib is not None else None
+        elif which in _F32_BUILDS:
             lib = _build_f32(which)
             found = (lib, _F32_BUILDS[which][1], which) if lib is not None else None
         elif which is not None:
@@ -252,7 +266,7 @@ def step_kernel() -> tuple[ctypes.CDLL, str, str] | None:
     except Exception as exc:  # never let an optional speed-up break generation
         log.info("fast decoder: C step unavailable (%s); eager step used", exc)
         found = None
-    _state["step"] = found
+    _state[key] = found
     return found
 
 

@@ -98,6 +98,13 @@ class CpuStep:
                 raise RuntimeError("the C step needs contiguous tensors")
             return t.data_ptr()
 
+        if isa.endswith("-int8"):  # products read int8 copies: scales then rows (csrc/fp32_vec.h)
+            packed = int8_weights(w)
+            self._keep.append(packed)
+
+            def ptr(t, _plain=ptr):  # noqa: F811 - the weight matrices' int8 copies
+                return packed[id(t)].data_ptr() if t is not None and id(t) in packed else _plain(t)
+
         ptrs = [ptr(e) for e in w.embed_tokens] + [ptr(w.positions), ptr(w.final_norm.weight),
                                                     ptr(w.final_norm.bias)]
         ptrs += [ptr(h) for h in w.heads_w] + [ptr(mask)]
@@ -132,11 +139,35 @@ class CpuStep:
         return logits.view(-1, self.vocab)
 
 
+def quantize_int8(w):
+    """``w`` (N, K) as one uint8 buffer: N fp32 scales (symmetric, per output row: the row's
+    largest magnitude over 127), then the N x K int8 values ``round(w / scale)``."""
+    import torch
+
+    wf = w.float()
+    scale = (wf.abs().amax(dim=1) / 127.0).clamp(min=1e-12)
+    q = torch.round(wf / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return torch.cat([scale.contiguous().view(torch.uint8), q.reshape(-1).view(torch.uint8)])
+
+
+def int8_weights(weights) -> dict:
+    """``{id(matrix): int8 buffer}`` for every weight matrix one step reads (attention, cross
+    attention, feed-forward, codebook heads), computed once per weights object and kept on it
+    (the bf16 weights stay: the prefill and the eager step use them)."""
+    cached = getattr(weights, "_int8", None)
+    if cached is None:
+        names = ("q", "k", "v", "o", "cq", "co", "fc1", "fc2")
+        mats = [layer[n] for layer in weights.layers for n in names if n in layer] + list(weights.heads_w)
+        cached = {id(m): quantize_int8(m) for m in mats}
+        weights._int8 = cached
+    return cached
+
+
 def cpu_step_for(runner) -> CpuStep | None:
     """The C step for ``runner``, or None where it does not apply (the eager step runs)."""
     if os.environ.get(ENV, "1") == "0":
         return None
-    found = cpu_kernels.step_kernel()
+    found = cpu_kernels.step_kernel(int8=cpu_kernels.int8_requested())
     if found is None:
         return None
     why = _unsupported(runner)

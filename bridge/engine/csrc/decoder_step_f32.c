@@ -2,7 +2,9 @@
    every operation's output rounded to bf16, as torch's bf16 eager step) for x86 CPUs without
    AVX512-BF16: bf16 weights, KV cache and activations in memory, fp32 arithmetic. Built twice by
    cpu_kernels.py: -DVW=8 -mavx2 -mfma (exported as decoder_step_avx2) and -DVW=16 -mavx512f
-   (decoder_step_avx512). The products are fp32_vec.h's; the body is decoder_step_body.h. */
+   (decoder_step_avx512); with -DWEIGHTS_INT8 as well, the same step reading int8 weights with
+   one scale per output row (decoder_step_avx2_int8, decoder_step_avx512_int8; opt-in). The
+   products are fp32_vec.h's; the body is decoder_step_body.h. */
 #include <omp.h>
 #include <stdlib.h>
 
@@ -86,8 +88,12 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
     }
 }
 
-#if VW == 8
+#if VW == 8 && defined(WEIGHTS_INT8)
+#define STEP_NAME decoder_step_avx2_int8
+#elif VW == 8
 #define STEP_NAME decoder_step_avx2
+#elif defined(WEIGHTS_INT8)
+#define STEP_NAME decoder_step_avx512_int8
 #else
 #define STEP_NAME decoder_step_avx512
 #endif

@@ -136,6 +136,39 @@ static void block_##R##_##MM(const uint16_t* w, const uint16_t* x, void* y, int 
         store(mode, y, (size_t)(m0 + m) * ldy + n0, s, R);                                      \
     }                                                                                           \
 }
+#ifdef WEIGHTS_INT8
+/* Opt-in int8 weights (-DWEIGHTS_INT8): a matrix of N rows is N fp32 scales (one per output
+   row, symmetric) followed by N rows of K int8 values; the sums are scaled at the end. */
+typedef int8_t vb __attribute__((vector_size(VW)));
+#undef BLOCK
+#define BLOCK(R, MM)                                                                          \
+static void block_##R##_##MM(const uint16_t* w16, const uint16_t* x, void* y, int ldy, int K,   \
+                             int n0, int m0, int mode) {                                        \
+    const int8_t* w = (const int8_t*)w16;                                                       \
+    vf acc[R][MM];                                                                              \
+    for (int r = 0; r < R; r++) for (int m = 0; m < MM; m++) acc[r][m] = vsplat(0.0f);         \
+    for (int k = 0; k < K; k += LINE) {                                                         \
+        for (int j = 0; j < LINE; j += VW) {                                                    \
+            vf xv[MM];                                                                          \
+            for (int m = 0; m < MM; m++) xv[m] = load_bf16(x + (size_t)m * K + k + j);         \
+            for (int r = 0; r < R; r++) {                                                       \
+                const int8_t* p = w + (size_t)(n0 + r) * K + k;                                 \
+                if (j == 0 && (k & 63) == 0) __builtin_prefetch(p + (size_t)R * K, 0, 3);       \
+                vb b; memcpy(&b, p + j, sizeof b);                                              \
+                vf wv = __builtin_convertvector(b, vf);                                         \
+                for (int m = 0; m < MM; m++) acc[r][m] += wv * xv[m];                           \
+            }                                                                                   \
+        }                                                                                       \
+    }                                                                                           \
+    for (int m = 0; m < MM; m++) {                                                              \
+        float s[R];                                                                             \
+        for (int r = 0; r < R; r++) s[r] = vsum(acc[r][m]) * int8_scales[n0 + r];              \
+        store(mode, y, (size_t)(m0 + m) * ldy + n0, s, R);                                      \
+    }                                                                                           \
+}
+/* the scales of the matrix being multiplied (set by matvec for this thread) */
+static __thread const float* int8_scales;
+#endif
 #if VW == 8
 /* 16 ymm registers: 8 accumulators at most */
 BLOCK(4, 1)
@@ -186,6 +219,10 @@ static inline void block(const uint16_t* w, const uint16_t* x, void* y, int ldy,
    parallel region; no barrier at the end. */
 static void matvec(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int N, int K, int mode) {
     const int R = block_rows(M), blocks = N / R;
+#ifdef WEIGHTS_INT8
+    int8_scales = (const float*)w;
+    w = (const uint16_t*)((const float*)w + N);
+#endif
     #pragma omp for schedule(static) nowait
     for (int b = 0; b < blocks; b++) block(w, x, y, ldy, M, K, b * R, mode);
 }

@@ -126,7 +126,10 @@ static void block_##R##_##MM(const uint16_t* w, const uint16_t* x, void* y, int 
                 if (j == 0) __builtin_prefetch(p + (size_t)R * K, 0, 3);                        \
                 vf lo, hi;                                                                      \
                 load_pairs(p + j, &lo, &hi);                                                    \
-                for (int m = 0; m < MM; m++) acc[r][m] += lo * xlo[m] + hi * xhi[m];            \
+                for (int m = 0; m < MM; m++) {                                                  \
+                    acc[r][m] += lo * xlo[m];                     /* two fused multiply-adds */ \
+                    acc[r][m] += hi * xhi[m];                                                   \
+                }                                                                               \
             }                                                                                   \
         }                                                                                       \
     }                                                                                           \

@@ -8,7 +8,8 @@ Builds the architecture with random weights (as ``bench/decode.py``), casts the 
 ``--seconds`` of audio (batch ``--variations`` with guidance, top-k 250) once per instruction
 set from ``avx2`` up to the CPU's best (``MUSICGEN_BRIDGE_CPU_ISA`` for each, the kernels
 reloaded), and prints ms/step (mean and median), the floor (weight bytes over the measured
-copy bandwidth) and each path's ratio to it and to the best path. The comparison against
+copy bandwidth; half of it for int8) and each path's ratio to it and to the best path; then
+the opt-in int8 step (``MUSICGEN_BRIDGE_INT8=1``) on ``avx2`` and ``avx512``. The comparison against
 transformers is ``bench/decode.py``'s (slow on the lower instruction sets).
 """
 
@@ -60,8 +61,10 @@ def main(argv=None) -> int:
           f"({step_bytes / 1e9:.2f} GB of bf16 weights)", flush=True)
     results = {}
     original = fd.step_for
-    for isa in have:
+    runs = [(isa, "0") for isa in have] + [(isa, "1") for isa in have if isa in ("avx2", "avx512")]
+    for isa, int8 in runs:
         os.environ[cpu_kernels.ISA_ENV] = isa
+        os.environ[cpu_kernels.INT8_ENV] = int8
         cpu_kernels._state.clear()
         ran = []
         fd.step_for = lambda runner: ran.append(original(runner)) or ran[-1]
@@ -70,9 +73,11 @@ def main(argv=None) -> int:
         fd.step_for = original
         got = getattr(ran[-1], "isa", "eager (torch)")
         amx = " (AMX on)" if cpu_kernels.amx_in_use() else ""
-        results[isa] = r
-        print(f"{isa:11s} step {got + amx:22s} {r['ms_per_step']:7.1f} ms/step (median {r['median_ms']:6.1f})  "
-              f"{r['ms_per_step'] / floor_ms:5.2f}x the floor", flush=True)
+        label = f"{isa}-int8" if int8 == "1" else isa
+        results[label] = r
+        floor = floor_ms / 2 if int8 == "1" else floor_ms  # one byte a weight
+        print(f"{label:11s} step {got + amx:22s} {r['ms_per_step']:7.1f} ms/step (median {r['median_ms']:6.1f})  "
+              f"{r['ms_per_step'] / floor:5.2f}x its floor", flush=True)
     best = min(r["ms_per_step"] for r in results.values())
     print("relative to the fastest: " + "  ".join(f"{k} {r['ms_per_step'] / best:.2f}x" for k, r in results.items()))
     if hasattr(os, "getloadavg"):

@@ -11,6 +11,18 @@ downloaded), then, in one run on the same weight tensors, batch 1 (``--variation
 2. transformers' ``generate`` with the model cast in place to the fast decoder's dtype;
 3. the fast decoder (``DECODERS["fast"]``) on those same cast weights.
 
+On CPUs without native bf16 (or with ``MUSICGEN_BRIDGE_CPU_ISA=avx2|avx512`` forcing the C step
+that reads bf16 weights and computes in fp32), ``--dtype auto`` means bf16 for the decoder only:
+the fast decoder runs with the text encoder and EnCodec in fp32, as the engine does there.
+``MUSICGEN_BRIDGE_INT8=1`` runs the fast decoder's C step on int8 copies of the decoder's
+weights (opt-in; the floor is then for one byte a weight). With
+``MUSICGEN_BRIDGE_CPU_ISA`` set, torch is held to the same instruction set for the transformers
+runs (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``, ``MKL_ENABLE_INSTRUCTIONS``, unless set
+already), so both sides run on the same ISA.
+
+It prints which step the fast decoder ran (the C step and its instruction set, AMX or not, or
+torch's eager step) and the floor for the weight bytes that step reads.
+
 For each it prints decoding steps per second (the step loop, from the first step to the last),
 seconds of audio per second of wall time (text encoder and EnCodec included), peak memory, and
 for the fast decoder its ms/step against the floor set by the weight bytes one step reads over
@@ -32,6 +44,16 @@ sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+#: torch's own instruction-set limits matching each forced ISA (read when torch is imported).
+TORCH_ISA_ENV = {
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "avx512": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
+               "MKL_ENABLE_INSTRUCTIONS": "AVX512"},
+    "avx512bf16": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"},
+}
+for _name, _value in TORCH_ISA_ENV.get(os.environ.get("MUSICGEN_BRIDGE_CPU_ISA", "").strip().lower(), {}).items():
+    os.environ.setdefault(_name, _value)
 
 FRAME_RATE = 50
 
@@ -183,6 +205,24 @@ def timed(decode, lm, inputs, steps: int, sampling, device: str) -> dict:
             "first_step_s": stamps[0] - t0}
 
 
+def describe_step(step, dtype) -> str:
+    """Which step the fast decoder ran: the C step (instruction set, arithmetic, AMX) or torch's."""
+    from bridge.engine import cpu_kernels
+    from bridge.engine.cpu_step import CpuStep
+
+    if isinstance(step, CpuStep):
+        if step.isa.endswith("-int8"):
+            how = "int8 weights with per-row scales, fp32 arithmetic"
+        elif step.isa in ("avx2", "avx512"):
+            how = "bf16 weights, fp32 arithmetic"
+        else:
+            how = "bf16 weights, vdpbf16ps products"
+        amx = "AMX on for 3-16 rows" if cpu_kernels.amx_in_use() else "no AMX"
+        return f"C step {step.isa} ({how}, {amx}, {step.runner.rows} rows)"
+    name = type(step).__name__ if not hasattr(step, "__self__") else "eager step (torch)"
+    return f"{name}, {str(dtype).replace('torch.', '')} weights"
+
+
 def report(name: str, r: dict) -> None:
     print(f"{name:34s} {r['steps_per_s']:7.2f} steps/s  {r['ms_per_step']:7.1f} ms/step "
           f"(median {r['median_ms']:6.1f})  "
@@ -202,7 +242,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from bridge.engine import previews
+    from bridge.engine import cpu_kernels, previews
+    from bridge.engine import fast_decoder as fast_decoder_module
     from bridge.engine.decoders import transformers_decode
     from bridge.engine.fast_decoder import fast_decode
     from bridge.engine.generation import Sampling
@@ -215,6 +256,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     dtype = pick_dtype(device, args.dtype)
+    isa = cpu_kernels.isa() if device == "cpu" else None
+    # the C step without native bf16: bf16 decoder, text encoder and EnCodec in fp32
+    decoder_only = device == "cpu" and isa in ("avx2", "avx512") and args.dtype in ("auto", "bf16")
+    if decoder_only:
+        dtype = torch.bfloat16
     lm, inputs = build(args.arch, device)
     if args.variations > 1:
         inputs = {k: v.repeat(args.variations, 1) for k, v in inputs.items()}
@@ -229,6 +275,11 @@ def main(argv=None) -> int:
           f"audio {args.seconds:g} s = "
           f"{steps} steps  fast dtype {str(dtype).replace('torch.', '')}  memory bandwidth {bandwidth:.1f} GB/s "
           f"(copy, read+write)", flush=True)
+    limits = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+              if k in os.environ}
+    print(f"kernels ISA {isa}  ({cpu_kernels.ISA_ENV}={os.environ.get(cpu_kernels.ISA_ENV, '')!r}; torch "
+          f"capability {torch.backends.cpu.get_cpu_capability()}"
+          + (f", {' '.join(f'{k}={v}' for k, v in limits.items())}" if limits else "") + ")", flush=True)
 
     warm = min(steps, 8)
     transformers_decode(lm, inputs, warm, sampling, lambda s: None)  # first-call costs out of the timings
@@ -243,9 +294,19 @@ def main(argv=None) -> int:
         transformers_decode(lm, inputs, warm, sampling, lambda s: None)
         runs[name] = timed(transformers_decode, lm, inputs, steps, sampling, device)
         report(f"transformers generate {name}", runs[name])
+    if decoder_only:  # transformers ran all in bf16 above; the fast decoder: bf16 decoder only
+        lm.model.to(torch.float32)
+        lm.model.decoder.to(dtype)
+        lm.dtype = torch.float32
+        name = f"{name} decoder"
+    steps_run = []
+    original_step_for = fast_decoder_module.step_for
+    fast_decoder_module.step_for = lambda runner: steps_run.append(original_step_for(runner)) or steps_run[-1]
     fast_decode(lm, inputs, warm, sampling, lambda s: None)
     fast = timed(fast_decode, lm, inputs, steps, sampling, device)
+    fast_decoder_module.step_for = original_step_for
     report(f"fast decoder {name}", fast)
+    print(f"fast decoder step: {describe_step(steps_run[-1], dtype)}")
 
     if frames > previews.PREVIEW_EVERY_FRAMES:  # streaming: when the first second can be heard
         t0 = time.perf_counter()
@@ -263,9 +324,14 @@ def main(argv=None) -> int:
               f"(whole {args.seconds:g} s clip: {total:.2f} s)")
 
     step_bytes = weights_of(lm.model).weight_bytes_per_step()
+    int8 = getattr(steps_run[-1], "isa", "").endswith("-int8")
+    if int8:  # one byte a weight (the per-row scales are negligible)
+        step_bytes //= weights_of(lm.model).layers[0]["q"].element_size()
     floor_ms = step_bytes / (bandwidth * 1e9) * 1e3
     print(f"fast decoder: {fast['ms_per_step']:.1f} ms/step against a floor of {floor_ms:.1f} ms/step "
-          f"({step_bytes / 1e9:.2f} GB of weights per step at {bandwidth:.1f} GB/s); "
+          f"({step_bytes / 1e9:.2f} GB of {'int8' if int8 else str(weights_of(lm.model).dtype).replace('torch.', '')}"
+          f" weights per "
+          f"step at {bandwidth:.1f} GB/s); "
           f"{fast['ms_per_step'] / floor_ms:.2f}x the floor")
     best_tf = max(r["steps_per_s"] for r in runs.values())
     best_tf_median = min(r["median_ms"] for r in runs.values())

@@ -1,5 +1,6 @@
-"""Where a bf16 CPU decoding step spends its time: the whole-step C function
-(``bridge/engine/csrc/decoder_step_bf16.c``) built with ``-DSTEP_PROFILE``, phase by phase.
+"""Where a bf16 CPU decoding step spends its time: the whole-step C function this CPU runs
+(``bridge/engine/csrc/decoder_step_bf16.c``, or ``decoder_step_f32.c`` without AVX512-BF16;
+``MUSICGEN_BRIDGE_CPU_ISA`` forces a lower one) built with ``-DSTEP_PROFILE``, phase by phase.
 
     python bench/step_profile.py [--arch small|tiny] [--positions 1500] [--every 250]
 
@@ -10,7 +11,7 @@ positions, ms/step for: layer norms, the weight products (q/k/v, out, cross q/ou
 with GELU, self-attention (grows with the cache), cross-attention, the final norm with the
 codebook heads; and the weight products' bytes over their time against the machine's copy
 bandwidth. Each phase includes the barrier that ends it (time waiting for the other thread).
-A benchmark: needs a CPU with AVX512-BF16 and a C compiler.
+A benchmark: needs an x86 CPU with AVX2+FMA at least, and a C compiler.
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def main(argv=None) -> int:
     from bridge.engine.loading import quiet_transformers
 
     quiet_transformers()
-    lib = cpu_kernels.build_profiling_library() if torch.cpu._is_avx512_bf16_supported() else None
+    lib, name = cpu_kernels.build_profiling_library()
     if lib is None:
-        print("needs a CPU with AVX512-BF16 and a C compiler", file=sys.stderr)
+        print("needs an x86 CPU with AVX2+FMA at least and a C compiler", file=sys.stderr)
         return 2
     profile = (ctypes.c_double * len(PHASES)).in_dll(lib, "step_profile")
     bandwidth = memory_bandwidth_gbs("cpu")
@@ -58,12 +59,12 @@ def main(argv=None) -> int:
     with torch.inference_mode():
         runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, args.positions + window, guided=True)
         weights = runner.weights
-        step = CpuStep(runner, lib)
+        step = CpuStep(runner, lib, name, cpu_kernels.isa())
         runner.prefill(torch.cat([ids, ids]))
         tokens = torch.randint(0, weights.heads_w[0].shape[0], (2, len(weights.embed_tokens)))
         products = sum(w.numel() * 2 for layer in weights.layers for n, w in layer.items()
                        if n in ("q", "k", "v", "o", "cq", "co", "fc2"))
-        print(f"threads {torch.get_num_threads()}  copy bandwidth {bandwidth:.1f} GB/s  "
+        print(f"step {name} ({cpu_kernels.isa()})  threads {torch.get_num_threads()}  copy bandwidth {bandwidth:.1f} GB/s  "
               f"weights per step {weights.weight_bytes_per_step() / 1e9:.2f} GB")
         print(f"{'positions':>11s} {'ms/step':>8s} " + " ".join(f"{p:>16s}" for p in PHASES)
               + f" {'products GB/s':>14s}")

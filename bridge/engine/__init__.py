@@ -41,6 +41,13 @@ def build_engine(model: str | None = None, *, device: str = "auto", dtype: str =
     lm = load_model(model or default_model_spec(), device=device, dtype=dtype)
     if decoder == "auto":
         decoder = "fast"
+    if lm.device == "cpu":
+        import torch
+
+        from .cpu_kernels import decoder_only_bf16, isa
+
+        if decoder_only_bf16(lm.device, dtype, decoder, lm.dtype == torch.float32, isa()):
+            lm.model.decoder.to(torch.bfloat16)  # the C step's bf16 weights; encoder and EnCodec fp32
     engine = Engine(lm, decoder=decoder)
     place_codec(lm, decoder)
     if decoder == "fast":

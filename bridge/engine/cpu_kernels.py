@@ -1,6 +1,14 @@
-"""bf16 kernels for CPUs with AVX512-BF16 (C sources in ``csrc/``), built on first use with the
-system C compiler and loaded with ctypes: a matrix-vector product (this module's
-:func:`bf16_linear`) and a whole decoding step (used by :mod:`.cpu_step`).
+"""Kernels for bf16 weights on x86 CPUs (C sources in ``csrc/``), built on first use with the
+system C compiler and loaded with ctypes: for CPUs with AVX512-BF16, a matrix-vector product
+(this module's :func:`bf16_linear`) and a whole decoding step; for CPUs without it (AVX2+FMA or
+AVX-512F), the whole decoding step reading bf16 weights and computing in fp32 (both used by
+:mod:`.cpu_step`).
+
+Which kernels run is the CPU's best instruction set (:func:`pick_isa`, a pure function of the
+CPU's feature flags): ``amx`` (AVX512-BF16 with AMX tiles for 3-16 rows), ``avx512bf16``,
+``avx512`` (AVX-512F), ``avx2`` (AVX2 and FMA), or none (torch everywhere).
+``MUSICGEN_BRIDGE_CPU_ISA`` set to one of these names forces a lower one (a higher one than
+the CPU has is ignored, with a log line), so that one machine can run and test every path.
 
 A decoding step multiplies a handful of rows (the conditional and guidance rows) by every weight
 matrix of the decoder: it is bound by how fast the weights stream from memory. torch's bf16
@@ -36,7 +44,7 @@ MAX_ROWS = 16
 #: The C sources (``csrc/``), built together into one library.
 _CSRC = Path(__file__).resolve().parent / "csrc"
 _SOURCES = ("linear_bf16.c", "decoder_step_bf16.c")
-_HEADERS = ("bf16_matvec.h",)
+_HEADERS = ("bf16_matvec.h", "fp32_vec.h", "decoder_step_body.h")
 
 _FLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-fopenmp", "-shared", "-fPIC"]
 #: Added when the compiler knows AMX (products of 3-16 rows with tile multiplies, where the CPU
@@ -47,6 +55,83 @@ AMX_ENV = "MUSICGEN_BRIDGE_AMX"
 
 _state: dict = {}
 
+#: Instruction sets the kernels are built for, lowest first.
+ISAS = ("avx2", "avx512", "avx512bf16", "amx")
+#: Set to one of :data:`ISAS` to use that one instead of the CPU's best (a lower one only).
+ISA_ENV = "MUSICGEN_BRIDGE_CPU_ISA"
+#: The CPU flags (Linux ``/proc/cpuinfo`` names) each instruction set needs.
+ISA_FLAGS = {"avx2": ("avx2", "fma"), "avx512": ("avx512f", "avx512bw"),
+             "avx512bf16": ("avx512f", "avx512bw", "avx512vl", "avx512_bf16"),
+             "amx": ("avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_tile", "amx_bf16")}
+#: Set to "1" for int8 decoder weights in the C step (opt-in; see :mod:`.cpu_step`).
+INT8_ENV = "MUSICGEN_BRIDGE_INT8"
+#: Compiler flags and exported step function of the fp32-arithmetic step (csrc/decoder_step_f32.c).
+_F32_BUILDS = {"avx2": (["-DVW=8", "-mavx2", "-mfma"], "decoder_step_avx2"),
+               "avx512": (["-DVW=16", "-mavx512f", "-mavx512bw"], "decoder_step_avx512")}
+
+
+def pick_isa(flags, forced: str | None = None) -> tuple[str | None, str | None]:
+    """``(isa, note)``: the best of :data:`ISAS` whose :data:`ISA_FLAGS` are all in ``flags``,
+    or ``forced`` when it is one of them and the CPU has it (None: no kernels). ``note`` says why
+    ``forced`` was not followed (unknown name, or more than the CPU has), else None."""
+    flags = set(flags)
+    have = [isa for isa in ISAS if all(f in flags for f in ISA_FLAGS[isa])]
+    best = have[-1] if have else None
+    forced = (forced or "").strip().lower()
+    if not forced:
+        return best, None
+    if forced not in ISAS:
+        return best, f"{ISA_ENV}={forced!r} is not one of {', '.join(ISAS)}; using {best or 'torch'}"
+    if forced not in have:
+        return best, f"{ISA_ENV}={forced} asks for more than this CPU has; using {best or 'torch'}"
+    return forced, None
+
+
+def decoder_only_bf16(device: str, dtype: str, decoder: str, loaded_fp32: bool, which: str | None) -> bool:
+    """Whether to cast only the decoder to bf16 after loading: ``--dtype auto`` on a CPU whose C
+    step reads bf16 weights without native bf16 (``avx2``, ``avx512``), with the fast decoder
+    and a model loaded in fp32. The text encoder and EnCodec stay fp32 (bf16 is emulated and
+    slower there); the decoder's weights are half the bytes for the C step."""
+    return (device == "cpu" and (dtype or "auto").lower() == "auto" and decoder == "fast" and loaded_fp32
+            and which in _F32_BUILDS)
+
+
+def cpu_flags() -> set[str]:
+    """This CPU's feature flags by their ``/proc/cpuinfo`` names: read from ``/proc/cpuinfo`` on
+    Linux, else from torch's CPU checks (which cover AVX2, AVX-512, AVX512-BF16 and AMX; FMA is
+    assumed with AVX2 there, as on every AVX2 CPU of Intel and AMD)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    flags: set[str] = set()
+    try:
+        import torch
+
+        cpu = torch.cpu
+        checks = {"_is_avx2_supported": ("avx2", "fma"), "_is_avx512_supported": ("avx512f", "avx512bw", "avx512vl"),
+                  "_is_avx512_bf16_supported": ("avx512_bf16",), "_is_amx_tile_supported": ("amx_tile", "amx_bf16")}
+        for name, names in checks.items():
+            check = getattr(cpu, name, None)
+            if check is not None and check():
+                flags.update(names)
+    except Exception:  # pragma: no cover - private helpers may change
+        pass
+    return flags
+
+
+def isa() -> str | None:
+    """The instruction set the kernels use in this process (see :func:`pick_isa`); cached."""
+    if "isa" not in _state:
+        chosen, note = pick_isa(cpu_flags(), os.environ.get(ISA_ENV))
+        if note:
+            log.warning("fast decoder: %s", note)
+        _state["isa"] = chosen
+    return _state["isa"]
+
 
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -54,27 +139,56 @@ def _cache_dir() -> Path:
 
 
 def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
-    """Build (once per source and flags; cached) and load the kernels library, with AMX where
-    the compiler has it, or None."""
+    """Build (once per source and flags; cached) and load the AVX512-BF16 kernels library, with
+    AMX where the compiler has it (used where :func:`isa` is ``amx``), or None."""
     lib = _build_with([*_FLAGS, *_AMX_FLAGS, *extra_flags], quiet=True) or _build_with([*_FLAGS, *extra_flags])
     if lib is not None:
         lib.bf16_amx_enable.argtypes = [ctypes.c_int]
         lib.bf16_amx_enable.restype = ctypes.c_int
-        lib.bf16_amx_enable(0 if os.environ.get(AMX_ENV, "1") == "0" else 1)
+        lib.bf16_amx_in_use.restype = ctypes.c_int
+        lib.bf16_amx_enable(0 if os.environ.get(AMX_ENV, "1") == "0" or isa() != "amx" else 1)
+        _declare_step(lib, "decoder_step_bf16")
+        lib.linear_bf16.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                    ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.linear_bf16.restype = None
+        lib.linear_many_bf16.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                         ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+        lib.linear_many_bf16.restype = None
     return lib
 
 
-def _build_with(flags: list[str], quiet: bool = False) -> ctypes.CDLL | None:
-    """Build and load with ``flags``, or None (logged at info level, at debug when ``quiet``:
-    a first attempt that has a fallback)."""
+def _declare_step(lib: ctypes.CDLL, name: str) -> None:
+    lib.decoder_step_layout.argtypes = [ctypes.c_int]
+    lib.decoder_step_layout.restype = ctypes.c_int
+    fn = getattr(lib, name)
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    fn.restype = ctypes.c_int
+
+
+def _build_f32(which: str, extra_flags: tuple[str, ...] = (), suffix: str = "") -> ctypes.CDLL | None:
+    """The fp32-arithmetic step (``csrc/decoder_step_f32.c``) for ``which`` (``avx2`` or
+    ``avx512``), built and loaded, or None."""
+    flags, name = _F32_BUILDS[which]
+    name += suffix
+    lib = _build_with(["-O3", *flags, "-fopenmp", "-shared", "-fPIC", "-Werror=implicit-function-declaration",
+                       *extra_flags], sources=("decoder_step_f32.c",), libs=("-lm",))
+    if lib is not None:
+        _declare_step(lib, name)
+    return lib
+
+
+def _build_with(flags: list[str], quiet: bool = False, sources: tuple[str, ...] = _SOURCES,
+                libs: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+    """Build ``sources`` and load them with ``flags``, or None (logged at info level, at debug
+    when ``quiet``: a first attempt that has a fallback)."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not compiler:
         log.info("fast decoder: no C compiler, bf16 kernel not built (torch linear used)")
         return None
-    texts = {name: (_CSRC / name).read_text() for name in (*_SOURCES, *_HEADERS)}
+    texts = {name: (_CSRC / name).read_text() for name in (*sources, *_HEADERS)}
     digest = hashlib.sha256(("".join(texts[n] for n in sorted(texts)) + " ".join(flags) + compiler)
                             .encode()).hexdigest()[:16]
-    out = _cache_dir() / f"bf16_kernels_{digest}.so"
+    out = _cache_dir() / f"cpu_kernels_{digest}.so"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         # built next to its final place, so that the rename below stays on one file system
@@ -82,7 +196,7 @@ def _build_with(flags: list[str], quiet: bool = False) -> ctypes.CDLL | None:
             for name, text in texts.items():
                 (Path(tmp) / name).write_text(text)
             part = Path(tmp) / out.name
-            res = subprocess.run([compiler, *flags, *[str(Path(tmp) / n) for n in _SOURCES], "-o", str(part)],
+            res = subprocess.run([compiler, *flags, *[str(Path(tmp) / n) for n in sources], "-o", str(part), *libs],
                                  capture_output=True, text=True, timeout=120)
             if res.returncode != 0:
                 log.log(logging.DEBUG if quiet else logging.INFO,
@@ -91,25 +205,19 @@ def _build_with(flags: list[str], quiet: bool = False) -> ctypes.CDLL | None:
                         "" if quiet else "; torch linear used")
                 return None
             os.replace(part, out)  # atomic: concurrent builders race harmlessly
-    lib = ctypes.CDLL(str(out))
-    lib.linear_bf16.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lib.linear_bf16.restype = None
-    lib.linear_many_bf16.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                     ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-    lib.linear_many_bf16.restype = None
-    lib.decoder_step_layout.argtypes = [ctypes.c_int]
-    lib.decoder_step_layout.restype = ctypes.c_int
-    lib.decoder_step_bf16.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                      ctypes.c_int, ctypes.c_void_p]
-    lib.decoder_step_bf16.restype = ctypes.c_int
-    return lib
+    return ctypes.CDLL(str(out))
 
 
-def build_profiling_library() -> ctypes.CDLL | None:
-    """The kernels built with ``-DSTEP_PROFILE``: the C step adds the time of each of its phases
-    to the ``step_profile`` array (``bench/step_profile.py``). Not for decoding."""
-    return _build(("-DSTEP_PROFILE",))
+def build_profiling_library() -> tuple[ctypes.CDLL | None, str | None]:
+    """``(library, step function name)`` of this process's C step built with
+    ``-DSTEP_PROFILE``: the step adds the time of each of its phases to the ``step_profile``
+    array (``bench/step_profile.py``). Not for decoding. ``(None, None)`` without kernels."""
+    which = isa()
+    if which in _F32_BUILDS:
+        return _build_f32(which, ("-DSTEP_PROFILE",)), _F32_BUILDS[which][1]
+    if which is None:
+        return None, None
+    return _build(("-DSTEP_PROFILE",)), "decoder_step_bf16"
 
 
 def kernel():
@@ -119,9 +227,7 @@ def kernel():
     lib = None
     if os.environ.get(ENV, "1") != "0":
         try:
-            import torch
-
-            if torch.cpu._is_avx512_bf16_supported():
+            if isa() in ("avx512bf16", "amx"):
                 lib = _build()
         except Exception as exc:  # never let an optional speed-up break generation
             log.info("fast decoder: bf16 kernel unavailable (%s); torch linear used", exc)
@@ -130,11 +236,51 @@ def kernel():
     return lib
 
 
+def int8_requested() -> bool:
+    """Whether ``MUSICGEN_BRIDGE_INT8=1`` asks for int8 decoder weights (opt-in, off by default)."""
+    return os.environ.get(INT8_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def step_kernel(int8: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
+    """``(library, step function name, isa)`` of the whole-step C function for this CPU (see
+    :func:`isa`), or None where there is none (no kernels for this CPU, no compiler, or
+    ``MUSICGEN_BRIDGE_CPU_KERNEL=0``). ``int8``: the step reading int8 weights (AVX2 or
+    AVX-512F, fp32 arithmetic; the isa is then ``avx2-int8`` or ``avx512-int8``)."""
+    key = ("step", bool(int8))
+    if key in _state:
+        return _state[key]
+    found = None
+    which = isa() if os.environ.get(ENV, "1") != "0" else None
+    try:
+        if int8 and which is not None:
+            base = "avx2" if which == "avx2" else "avx512"
+            lib = _build_f32(base, ("-DWEIGHTS_INT8",), suffix="_int8")
+            found = (lib, _F32_BUILDS[base][1] + "_int8", base + "-int8") if lib is not None else None
+        elif which in _F32_BUILDS:
+            lib = _build_f32(which)
+            found = (lib, _F32_BUILDS[which][1], which) if lib is not None else None
+        elif which is not None:
+            lib = kernel()
+            if lib is not None:
+                found = (lib, "decoder_step_bf16", which)
+    except Exception as exc:  # never let an optional speed-up break generation
+        log.info("fast decoder: C step unavailable (%s); eager step used", exc)
+        found = None
+    _state[key] = found
+    return found
+
+
 def set_amx(on: bool) -> bool:
     """Use AMX tiles for products of 3-16 rows (where built, and granted by the CPU and Linux),
     or vector products only; returns whether AMX is now in use."""
     lib = kernel()
     return bool(lib is not None and lib.bf16_amx_enable(1 if on else 0))
+
+
+def amx_in_use() -> bool:
+    """Whether the bf16 kernels use AMX tiles for products of 3-16 rows now."""
+    lib = _state.get("lib")
+    return bool(lib is not None and lib.bf16_amx_in_use())
 
 
 def bf16_linear(x, w):

@@ -1,5 +1,8 @@
-"""The fast decoder's one-token step as a single C call, for bf16 weights on CPUs with
-AVX512-BF16 (``csrc/decoder_step_bf16.c``, built by :mod:`.cpu_kernels`).
+"""The fast decoder's one-token step as a single C call, for bf16 weights on x86 CPUs: with
+AVX512-BF16 products (``csrc/decoder_step_bf16.c``; AMX tiles for 3-16 rows where the CPU has
+them), or, on CPUs without AVX512-BF16, reading the bf16 weights and computing in fp32 with
+AVX2+FMA or AVX-512F (``csrc/decoder_step_f32.c``). :mod:`.cpu_kernels` builds them and picks
+the instruction set (``MUSICGEN_BRIDGE_CPU_ISA`` forces a lower one).
 
 The eager step (:meth:`.runner.DecoderRunner.step`) calls the bf16 product kernel once per
 weight matrix and torch for everything between: about 500 small operations a step, each with
@@ -7,8 +10,8 @@ Python and dispatch costs, whose data the weight stream has evicted from the cac
 runs the same computation (same weights, same static KV cache, same rounding points) in one
 OpenMP region: embeddings, every layer, the final norm and the codebook heads.
 
-Used when all of these hold (else the eager step runs): the bf16 kernels are available (see
-:mod:`.cpu_kernels`; ``MUSICGEN_BRIDGE_CPU_KERNEL=0`` turns both off), at most
+Used when all of these hold (else the eager step runs): a C step for this CPU is available (see
+:mod:`.cpu_kernels`; ``MUSICGEN_BRIDGE_CPU_KERNEL=0`` turns the kernels off), at most
 :data:`~.cpu_kernels.MAX_ROWS` rows, exact (erf) GELU, layer norms with weight and bias and one epsilon,
 widths the kernel takes (hidden and feed-forward sizes multiples of 32, vocabulary a multiple of
 16, head size a multiple of 16 up to 256), and ``MUSICGEN_BRIDGE_CPU_STEP`` not set to ``0``.
@@ -60,11 +63,14 @@ class CpuStep:
     """``step(tokens (rows, codebooks), position) -> fp32 logits (rows * codebooks, vocab)``,
     the same contract as :meth:`.runner.DecoderRunner.step`."""
 
-    def __init__(self, runner, lib):
+    def __init__(self, runner, lib, name: str = "decoder_step_bf16", isa: str = "avx512bf16"):
         import torch
 
         self.runner = runner
         self.lib = lib
+        self.fn = getattr(lib, name)
+        #: The instruction set this step runs with (:data:`.cpu_kernels.ISAS`).
+        self.isa = isa
         w = runner.weights
         cache = runner.cache
         if lib.decoder_step_layout(0) != _DIMS or lib.decoder_step_layout(1) != _PER_LAYER:
@@ -91,6 +97,13 @@ class CpuStep:
             if not t.is_contiguous():
                 raise RuntimeError("the C step needs contiguous tensors")
             return t.data_ptr()
+
+        if isa.endswith("-int8"):  # products read int8 copies: scales then rows (csrc/fp32_vec.h)
+            packed = int8_weights(w)
+            self._keep.append(packed)
+
+            def ptr(t, _plain=ptr):  # noqa: F811 - the weight matrices' int8 copies
+                return packed[id(t)].data_ptr() if t is not None and id(t) in packed else _plain(t)
 
         ptrs = [ptr(e) for e in w.embed_tokens] + [ptr(w.positions), ptr(w.final_norm.weight),
                                                     ptr(w.final_norm.bias)]
@@ -119,26 +132,50 @@ class CpuStep:
         if bool(((tokens < 0) | (tokens >= self.table_rows)).any()):  # C reads the tables unchecked
             raise ValueError(f"codes must be in 0..{self.table_rows - 1}")
         logits = torch.empty((runner.rows, self.codebooks, self.vocab), dtype=torch.float32)
-        if self.lib.decoder_step_bf16(self.dims, self.fdims, self.ptrs, tokens.data_ptr(), pos,
+        if self.fn(self.dims, self.fdims, self.ptrs, tokens.data_ptr(), pos,
                                       logits.data_ptr()) != 0:
             raise MemoryError("the decoder step could not allocate its scratch memory")
         runner.cache.length = pos + 1
         return logits.view(-1, self.vocab)
 
 
+def quantize_int8(w):
+    """``w`` (N, K) as one uint8 buffer: N fp32 scales (symmetric, per output row: the row's
+    largest magnitude over 127), then the N x K int8 values ``round(w / scale)``."""
+    import torch
+
+    wf = w.float()
+    scale = (wf.abs().amax(dim=1) / 127.0).clamp(min=1e-12)
+    q = torch.round(wf / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return torch.cat([scale.contiguous().view(torch.uint8), q.reshape(-1).view(torch.uint8)])
+
+
+def int8_weights(weights) -> dict:
+    """``{id(matrix): int8 buffer}`` for every weight matrix one step reads (attention, cross
+    attention, feed-forward, codebook heads), computed once per weights object and kept on it
+    (the bf16 weights stay: the prefill and the eager step use them)."""
+    cached = getattr(weights, "_int8", None)
+    if cached is None:
+        names = ("q", "k", "v", "o", "cq", "co", "fc1", "fc2")
+        mats = [layer[n] for layer in weights.layers for n in names if n in layer] + list(weights.heads_w)
+        cached = {id(m): quantize_int8(m) for m in mats}
+        weights._int8 = cached
+    return cached
+
+
 def cpu_step_for(runner) -> CpuStep | None:
     """The C step for ``runner``, or None where it does not apply (the eager step runs)."""
     if os.environ.get(ENV, "1") == "0" or runner.weights.device.type != "cpu":
         return None  # (a CUDA or MPS model never builds the CPU kernels)
-    lib = cpu_kernels.kernel()
-    if lib is None:
+    found = cpu_kernels.step_kernel(int8=cpu_kernels.int8_requested())
+    if found is None:
         return None
     why = _unsupported(runner)
     if why is not None:
         log.debug("fast decoder: C step not used (%s)", why)
         return None
     try:
-        return CpuStep(runner, lib)
+        return CpuStep(runner, *found)
     except RuntimeError as exc:
         log.debug("fast decoder: C step not used (%s)", exc)
         return None

@@ -45,9 +45,11 @@ class DecoderRunner:
         if cond.cross_states is not None:  # once per generation, many rows: torch's product
             import torch.nn.functional as F
 
+            # the text encoder may stay in fp32 while the decoder is bf16 (CPUs without native bf16)
+            states = cond.cross_states.to(weights.dtype)
             for layer in weights.layers:
-                self.cache.cross_keys.append(self._split(F.linear(cond.cross_states, layer["ck"])))
-                self.cache.cross_values.append(self._split(F.linear(cond.cross_states, layer["cv"])))
+                self.cache.cross_keys.append(self._split(F.linear(states, layer["ck"])))
+                self.cache.cross_values.append(self._split(F.linear(states, layer["cv"])))
 
     def _split(self, x):
         """(rows, n, hidden) -> (rows, heads, n, head_dim)."""

@@ -74,6 +74,10 @@ def cpu_has_fast_bf16() -> bool:
     than fp32 ones (half the bytes per step) and not emulated."""
     import torch
 
+    from .cpu_kernels import isa
+
+    if isa() is not None:  # x86 with the kernels: what they run (MUSICGEN_BRIDGE_CPU_ISA can lower it)
+        return isa() in ("avx512bf16", "amx")
     cpu = getattr(torch, "cpu", None)
     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         check = getattr(cpu, name, None)

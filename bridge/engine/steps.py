@@ -6,9 +6,10 @@ steps fulfil it; of the first three, the first that applies runs:
 
 1. **CUDA graph** (:class:`CudaGraphStep`), on CUDA unless ``MUSICGEN_BRIDGE_CUDA_GRAPHS=0``:
    the fixed-shape step captured once and replayed (eager again should the capture fail).
-2. **C step** (:class:`.cpu_step.CpuStep`), bf16 weights on CPUs with the AVX512-BF16 kernels,
-   at most 16 rows, and the widths and layer types the C function takes (:mod:`.cpu_step` says
-   which; ``MUSICGEN_BRIDGE_CPU_STEP=0`` turns it off): the whole step in one C call.
+2. **C step** (:class:`.cpu_step.CpuStep`), bf16 decoder weights on x86 CPUs with AVX2+FMA or
+   better (the instruction set: :func:`.cpu_kernels.pick_isa`), at most 16 rows, and the widths
+   and layer types the C function takes (:mod:`.cpu_step` says which;
+   ``MUSICGEN_BRIDGE_CPU_STEP=0`` turns it off): the whole step in one C call.
 3. **Eager step** (:meth:`.runner.DecoderRunner.step`) everywhere else (fp32 CPUs, MPS, CUDA
    with graphs off, the C step or the kernels turned off): torch operations, with bf16 products
    through the kernels where they apply.

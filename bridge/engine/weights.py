@@ -2,7 +2,8 @@
 gathered once per model (no copies), and the matrix products that read them.
 
 The products are torch's ``F.linear``, except for bf16 weights on CPUs that have the
-AVX512-BF16 kernels (:mod:`.cpu_kernels`): those take the products of few rows.
+AVX512-BF16 kernels (:mod:`.cpu_kernels`): those take the products of few rows. (On AVX2 and
+AVX-512F CPUs only the whole C step is in C; the eager step's products there are torch's.)
 """
 
 from __future__ import annotations

@@ -96,6 +96,17 @@ static inline void store(int mode, void* y, size_t at, const float* s, int R) {
     }
 }
 
+/* Software prefetch in the vector blocks: by default the same line of the next block (one
+   block ahead); built with -DBF16_PREFETCH_BYTES=N, N bytes ahead in the same row instead;
+   with -DBF16_PREFETCH_BYTES=0, none (the hardware prefetchers alone). */
+#ifndef BF16_PREFETCH_BYTES
+#define PREFETCH_NEXT(p, R, K) _mm_prefetch((const char*)((p) + (size_t)(R) * (K)), _MM_HINT_T0)
+#elif BF16_PREFETCH_BYTES == 0
+#define PREFETCH_NEXT(p, R, K) ((void)0)
+#else
+#define PREFETCH_NEXT(p, R, K) _mm_prefetch((const char*)(p) + BF16_PREFETCH_BYTES, _MM_HINT_T0)
+#endif
+
 /* y[(m0 + m) * ldy + n0 .. n0+R) for m < MM: R weight rows against MM input rows (x: MM rows
    of K), fp32 accumulators. The R rows are one contiguous block of memory; while it is read, the
    same lines of the next block are prefetched (a block ahead: about 90% of the copy bandwidth on
@@ -111,7 +122,7 @@ static void block_##R##_##MM(const uint16_t* w, const uint16_t* x, void* y, int 
             xv[m] = (__m512bh)_mm512_loadu_si512((const void*)(x + (size_t)m * K + k));       \
         for (int r = 0; r < R; r++) {                                                         \
             const uint16_t* p = w + (size_t)(n0 + r) * K + k;                                 \
-            _mm_prefetch((const char*)(p + (size_t)R * K), _MM_HINT_T0);                      \
+            PREFETCH_NEXT(p, R, K);                                                           \
             __m512bh wv = (__m512bh)_mm512_loadu_si512((const void*)p);                      \
             for (int m = 0; m < MM; m++) acc[r][m] = _mm512_dpbf16_ps(acc[r][m], wv, xv[m]);  \
         }                                                                                     \

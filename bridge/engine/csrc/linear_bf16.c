@@ -15,8 +15,12 @@ int bf16_amx_enable(int on) {
     bf16_amx_state = on && granted ? 1 : -1;
     return bf16_amx_state == 1;
 }
+
+/* Whether products of 3-16 rows use AMX now. */
+int bf16_amx_in_use(void) { return bf16_amx_state == 1; }
 #else
 int bf16_amx_enable(int on) { (void)on; return 0; }
+int bf16_amx_in_use(void) { return 0; }
 #endif
 
 /* y (M, N) = x (M, K) @ w (N, K)^T, all bf16, row-major; M in 1..MAX_ROWS, K % 32 == 0, N % 16 == 0. */

@@ -1,0 +1,89 @@
+"""The fast decoder's C step on each x86 instruction set this CPU has, in one run, on the same
+weights: ms/step against the floor for the weight bytes one step reads.
+
+    python bench/isa_compare.py [--arch small|tiny] [--seconds 2] [--variations 1]
+
+Builds the architecture with random weights (as ``bench/decode.py``), casts the decoder to bf16
+(text encoder and EnCodec stay fp32: what every path reads is the same), then decodes
+``--seconds`` of audio (batch ``--variations`` with guidance, top-k 250) once per instruction
+set from ``avx2`` up to the CPU's best (``MUSICGEN_BRIDGE_CPU_ISA`` for each, the kernels
+reloaded), and prints ms/step (mean and median), the floor (weight bytes over the measured
+copy bandwidth; half of it for int8) and each path's ratio to it and to the best path; then
+the opt-in int8 step (``MUSICGEN_BRIDGE_INT8=1``) on ``avx2`` and ``avx512``. The comparison against
+transformers is ``bench/decode.py``'s (slow on the lower instruction sets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from decode import FRAME_RATE, build, memory_bandwidth_gbs, timed  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=("tiny", "small"), default="small")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--variations", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from bridge.engine import cpu_kernels
+    from bridge.engine import fast_decoder as fd
+    from bridge.engine.generation import Sampling
+    from bridge.engine.loading import quiet_transformers
+    from bridge.engine.weights import weights_of
+
+    quiet_transformers()
+    have = [isa for isa in cpu_kernels.ISAS if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] == isa]
+    if not have:
+        print("no x86 instruction set with a C step here (needs AVX2+FMA at least)", file=sys.stderr)
+        return 2
+    bandwidth = memory_bandwidth_gbs("cpu")
+    lm, inputs = build(args.arch, "cpu")
+    lm.model.decoder.to(torch.bfloat16)
+    if args.variations > 1:
+        inputs = {k: v.repeat(args.variations, 1) for k, v in inputs.items()}
+    steps = int(round(args.seconds * FRAME_RATE)) + lm.num_codebooks // lm.channels - 1
+    sampling = Sampling(top_k=250, cfg=3.0)
+    step_bytes = weights_of(lm.model).weight_bytes_per_step()
+    floor_ms = step_bytes / (bandwidth * 1e9) * 1e3
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average before: {load:.2f}  threads {torch.get_num_threads()}  {steps} steps  rows "
+          f"{2 * args.variations}  copy bandwidth {bandwidth:.1f} GB/s  floor {floor_ms:.1f} ms/step "
+          f"({step_bytes / 1e9:.2f} GB of bf16 weights)", flush=True)
+    results = {}
+    original = fd.step_for
+    runs = [(isa, "0") for isa in have] + [(isa, "1") for isa in have if isa in ("avx2", "avx512")]
+    for isa, int8 in runs:
+        os.environ[cpu_kernels.ISA_ENV] = isa
+        os.environ[cpu_kernels.INT8_ENV] = int8
+        cpu_kernels._state.clear()
+        ran = []
+        fd.step_for = lambda runner: ran.append(original(runner)) or ran[-1]
+        fd.fast_decode(lm, inputs, min(steps, 8), sampling, lambda s: None)
+        r = timed(fd.fast_decode, lm, inputs, steps, sampling, "cpu")
+        fd.step_for = original
+        got = getattr(ran[-1], "isa", "eager (torch)")
+        amx = " (AMX on)" if cpu_kernels.amx_in_use() else ""
+        label = f"{isa}-int8" if int8 == "1" else isa
+        results[label] = r
+        floor = floor_ms / 2 if int8 == "1" else floor_ms  # one byte a weight
+        print(f"{label:11s} step {got + amx:22s} {r['ms_per_step']:7.1f} ms/step (median {r['median_ms']:6.1f})  "
+              f"{r['ms_per_step'] / floor:5.2f}x its floor", flush=True)
+    best = min(r["ms_per_step"] for r in results.values())
+    print("relative to the fastest: " + "  ".join(f"{k} {r['ms_per_step'] / best:.2f}x" for k, r in results.items()))
+    if hasattr(os, "getloadavg"):
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+/* Products of bf16 weights computed in fp32, for x86 CPUs without AVX512-BF16: AVX2+FMA
+   (VW 8, built with -mavx2 -mfma) or AVX-512F (VW 16, built with -mavx512f). Written with GCC/
+   Clang vector extensions (vector types of VW floats), so that one source serves both widths;
+   the compiler turns them into ymm or zmm instructions. Same contract as bf16_matvec.h: a few
+   input rows (bf16) against a weight matrix in nn.Linear's (out, in) layout, read once, in
+   place, fp32 sums rounded to bf16 as torch's bf16 linear.
+
+   bf16 to fp32 costs no conversion instruction: a 32-bit lane holding two bf16 values is the
+   odd value as fp32 once its low half is cleared, and the even one once shifted left by 16;
+   weights and inputs are both read this way, and the even and odd products summed. */
+#ifndef FP32_VEC_H
+#define FP32_VEC_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef VW
+#error "build with -DVW=8 (AVX2) or -DVW=16 (AVX-512F)"
+#endif
+
+typedef float vf __attribute__((vector_size(VW * 4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+typedef uint32_t vu __attribute__((vector_size(VW * 4)));
+typedef uint16_t vh __attribute__((vector_size(VW * 2)));
+
+static inline uint16_t to_bf16(float f) {            /* round to nearest even, as torch does */
+    uint32_t u; memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline vf vload(const float* p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(float* p, vf v) { memcpy(p, &v, sizeof v); }
+static inline vf vsplat(float s) { return (vf){0} + s; }
+static inline float vsum(vf v) { float s = 0.0f; for (int i = 0; i < VW; i++) s += v[i]; return s; }
+
+/* VW bf16 values (any alignment) as fp32 lanes. */
+static inline vf load_bf16(const uint16_t* p) {
+    vh h; memcpy(&h, p, sizeof h);
+    return (vf)(__builtin_convertvector(h, vu) << 16);
+}
+
+/* 2 * VW bf16 values as two fp32 vectors: the even positions (lo) and the odd ones (hi). */
+static inline void load_pairs(const uint16_t* p, vf* lo, vf* hi) {
+    vu u; memcpy(&u, p, sizeof u);
+    *lo = (vf)(u << 16);
+    *hi = (vf)(u & 0xffff0000u);
+}
+
+/* mask ? a : b, per lane (mask lanes all ones or zero, as vector comparisons give) */
+static inline vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+
+/* e^x per lane (Cody-Waite reduction, degree-7 polynomial, relative error ~1e-7); exactly 0
+   below -87 (masked positions come in as -inf). Rounding by the 1.5 * 2^23 trick (round to
+   nearest under the default rounding mode). */
+static inline vf vexp(vf x) {
+    const vi keep = x >= -87.0f;
+    x = vselect(x < -87.0f, vsplat(-87.0f), x);
+    x = vselect(x > 88.0f, vsplat(88.0f), x);
+    vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    vf r = x - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187045e-06f;
+    vf p = vsplat(1.0f / 5040);
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    vi e = (__builtin_convertvector(n, vi) + 127) << 23;
+    return (vf)((vi)(p * (vf)e) & keep);
+}
+
+/* How a block's sums are stored; each first rounds the sum to bf16, as torch's bf16 linear. */
+enum {
+    STORE_BF16 = 0,  /* y = s                                              (uint16_t* y) */
+    STORE_ADD = 1,   /* y = y + s, rounded: a residual add after the product (uint16_t* y) */
+    STORE_GELU = 2,  /* y = gelu(s), rounded (exact erf GELU, as torch's)  (uint16_t* y) */
+    STORE_F32 = 3    /* y = s as fp32 (logits)                              (float* y)    */
+};
+
+static inline void store(int mode, void* y, size_t at, const float* s, int R) {
+    if (mode == STORE_F32) {
+        float* yf = (float*)y + at;
+        for (int r = 0; r < R; r++) yf[r] = from_bf16(to_bf16(s[r]));
+        return;
+    }
+    uint16_t* yb = (uint16_t*)y + at;
+    for (int r = 0; r < R; r++) {
+        const float v = from_bf16(to_bf16(s[r]));
+        if (mode == STORE_ADD) yb[r] = to_bf16(from_bf16(yb[r]) + v);
+        else if (mode == STORE_GELU) yb[r] = to_bf16(0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
+        else yb[r] = to_bf16(v);
+    }
+}
+
+/* Most input rows a product takes (8 variations with their guidance rows). */
+#define MAX_ROWS 16
+/* Weights read per inner iteration: one 64-byte cache line of each row. */
+#define LINE 32
+
+/* y[(m0 + m) * ldy + n0 .. n0+R) for m < MM: R weight rows (one contiguous block of memory)
+   against MM input rows (x: MM rows of K bf16), fp32 accumulators. Inputs and weights are both
+   read as pairs (load_pairs), so the even/odd split costs nothing. While a block is read, the
+   same lines of the next block are prefetched, as in bf16_matvec.h. */
+#define BLOCK(R, MM)                                                                          \
+static void block_##R##_##MM(const uint16_t* w, const uint16_t* x, void* y, int ldy, int K,     \
+                             int n0, int m0, int mode) {                                        \
+    vf acc[R][MM];                                                                              \
+    for (int r = 0; r < R; r++) for (int m = 0; m < MM; m++) acc[r][m] = vsplat(0.0f);         \
+    for (int k = 0; k < K; k += LINE) {                                                         \
+        for (int j = 0; j < LINE; j += 2 * VW) {                                                \
+            vf xlo[MM], xhi[MM];                                                                \
+            for (int m = 0; m < MM; m++) load_pairs(x + (size_t)m * K + k + j, &xlo[m], &xhi[m]); \
+            for (int r = 0; r < R; r++) {                                                       \
+                const uint16_t* p = w + (size_t)(n0 + r) * K + k;                               \
+                if (j == 0) __builtin_prefetch(p + (size_t)R * K, 0, 3);                        \
+                vf lo, hi;                                                                      \
+                load_pairs(p + j, &lo, &hi);                                                    \
+                for (int m = 0; m < MM; m++) {                                                  \
+                    acc[r][m] += lo * xlo[m];                     /* two fused multiply-adds */ \
+                    acc[r][m] += hi * xhi[m];                                                   \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }                                                                                           \
+    for (int m = 0; m < MM; m++) {                                                              \
+        float s[R];                                                                             \
+        for (int r = 0; r < R; r++) s[r] = vsum(acc[r][m]);                                     \
+        store(mode, y, (size_t)(m0 + m) * ldy + n0, s, R);                                      \
+    }                                                                                           \
+}
+#ifdef WEIGHTS_INT8
+/* Opt-in int8 weights (-DWEIGHTS_INT8): a matrix of N rows is N fp32 scales (one per output
+   row, symmetric) followed by N rows of K int8 values; the sums are scaled at the end. */
+typedef int8_t vb __attribute__((vector_size(VW)));
+#undef BLOCK
+#define BLOCK(R, MM)                                                                          \
+static void block_##R##_##MM(const uint16_t* w16, const uint16_t* x, void* y, int ldy, int K,   \
+                             int n0, int m0, int mode) {                                        \
+    const int8_t* w = (const int8_t*)w16;                                                       \
+    vf acc[R][MM];                                                                              \
+    for (int r = 0; r < R; r++) for (int m = 0; m < MM; m++) acc[r][m] = vsplat(0.0f);         \
+    for (int k = 0; k < K; k += LINE) {                                                         \
+        for (int j = 0; j < LINE; j += VW) {                                                    \
+            vf xv[MM];                                                                          \
+            for (int m = 0; m < MM; m++) xv[m] = load_bf16(x + (size_t)m * K + k + j);         \
+            for (int r = 0; r < R; r++) {                                                       \
+                const int8_t* p = w + (size_t)(n0 + r) * K + k;                                 \
+                if (j == 0 && (k & 63) == 0) __builtin_prefetch(p + (size_t)R * K, 0, 3);       \
+                vb b; memcpy(&b, p + j, sizeof b);                                              \
+                vf wv = __builtin_convertvector(b, vf);                                         \
+                for (int m = 0; m < MM; m++) acc[r][m] += wv * xv[m];                           \
+            }                                                                                   \
+        }                                                                                       \
+    }                                                                                           \
+    for (int m = 0; m < MM; m++) {                                                              \
+        float s[R];                                                                             \
+        for (int r = 0; r < R; r++) s[r] = vsum(acc[r][m]) * int8_scales[n0 + r];              \
+        store(mode, y, (size_t)(m0 + m) * ldy + n0, s, R);                                      \
+    }                                                                                           \
+}
+/* the scales of the matrix being multiplied (set by matvec for this thread) */
+static __thread const float* int8_scales;
+#endif
+#if VW == 8
+/* 16 ymm registers: 8 accumulators at most */
+BLOCK(4, 1)
+BLOCK(4, 2)
+BLOCK(2, 1)
+BLOCK(2, 2)
+BLOCK(2, 3)
+BLOCK(2, 4)
+#define ROWS_FEW 4
+#define ROWS_MANY 2
+#else
+/* 32 zmm registers: 16 accumulators at most */
+BLOCK(8, 1)
+BLOCK(8, 2)
+BLOCK(4, 1)
+BLOCK(4, 2)
+BLOCK(4, 3)
+BLOCK(4, 4)
+#define ROWS_FEW 8
+#define ROWS_MANY 4
+#endif
+
+static inline int block_rows(int M) { return M <= 2 ? ROWS_FEW : ROWS_MANY; }
+
+#define CALL_BLOCK(R, MM) block_##R##_##MM
+#define BLOCK_FN(R, MM) CALL_BLOCK(R, MM)
+
+/* One block of block_rows(M) weight rows against all M input rows; beyond 4 input rows, groups
+   of 4 take turns on the same weight rows (in the L1 cache after the first group). */
+static inline void block(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int K, int n0, int mode) {
+    switch (M) {
+        case 1: BLOCK_FN(ROWS_FEW, 1)(w, x, y, ldy, K, n0, 0, mode); return;
+        case 2: BLOCK_FN(ROWS_FEW, 2)(w, x, y, ldy, K, n0, 0, mode); return;
+        default: break;
+    }
+    for (int m0 = 0; m0 < M; m0 += 4) {
+        const uint16_t* xm = x + (size_t)m0 * K;
+        switch (M - m0 < 4 ? M - m0 : 4) {
+            case 1: BLOCK_FN(ROWS_MANY, 1)(w, xm, y, ldy, K, n0, m0, mode); break;
+            case 2: BLOCK_FN(ROWS_MANY, 2)(w, xm, y, ldy, K, n0, m0, mode); break;
+            case 3: BLOCK_FN(ROWS_MANY, 3)(w, xm, y, ldy, K, n0, m0, mode); break;
+            default: BLOCK_FN(ROWS_MANY, 4)(w, xm, y, ldy, K, n0, m0, mode); break;
+        }
+    }
+}
+
+/* This thread's share of y (M rows, leading dimension ldy) = x (M, K) @ w (N, K)^T, inside a
+   parallel region; no barrier at the end. */
+static void matvec(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int N, int K, int mode) {
+    const int R = block_rows(M), blocks = N / R;
+#ifdef WEIGHTS_INT8
+    int8_scales = (const float*)w;
+    w = (const uint16_t*)((const float*)w + N);
+#endif
+    #pragma omp for schedule(static) nowait
+    for (int b = 0; b < blocks; b++) block(w, x, y, ldy, M, K, b * R, mode);
+}
+
+#endif

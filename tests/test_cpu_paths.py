@@ -1,0 +1,169 @@
+"""The C decoding step on every x86 path (issue 18): which instruction set runs on which CPU (a
+pure function, checked with simulated CPU flags), and, for each path this CPU can run
+(``MUSICGEN_BRIDGE_CPU_ISA`` forcing the lower ones), the same correctness checks as the
+AVX512-BF16 step: against fp32 and against torch's bf16 eager step, on the tiny model and on
+one layer of musicgen-small's widths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bridge.engine import Engine, cpu_kernels, fast_decoder
+from bridge.engine.loading import load_model
+from test_fast_decoder import _check_c_step, _forced_logits, _inputs, _small_arch
+
+HASWELL = {"sse4_2", "avx", "avx2", "fma"}
+ZEN3 = HASWELL | {"sha_ni"}
+SKYLAKE_X = HASWELL | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"}
+ZEN4 = SKYLAKE_X | {"avx512_bf16", "avx512_vnni"}
+SAPPHIRE_RAPIDS = ZEN4 | {"amx_tile", "amx_bf16", "amx_int8"}
+
+
+@pytest.mark.parametrize("flags,best", [(set(), None), ({"sse4_2", "avx"}, None), ({"avx2"}, None),
+                                        (HASWELL, "avx2"), (ZEN3, "avx2"), (SKYLAKE_X, "avx512"),
+                                        (ZEN4, "avx512bf16"), (SAPPHIRE_RAPIDS, "amx")])
+def test_best_isa_from_cpu_flags(flags, best):
+    assert cpu_kernels.pick_isa(flags) == (best, None)
+
+
+def test_forcing_a_lower_isa_and_refusing_a_higher_one():
+    assert cpu_kernels.pick_isa(SAPPHIRE_RAPIDS, "avx2") == ("avx2", None)
+    assert cpu_kernels.pick_isa(SAPPHIRE_RAPIDS, "AVX512BF16") == ("avx512bf16", None)
+    assert cpu_kernels.pick_isa(ZEN4, " avx512 ") == ("avx512", None)
+    isa, note = cpu_kernels.pick_isa(ZEN4, "amx")
+    assert isa == "avx512bf16" and "more than this CPU has" in note
+    isa, note = cpu_kernels.pick_isa(HASWELL, "avx512")
+    assert isa == "avx2" and "more than this CPU has" in note
+    isa, note = cpu_kernels.pick_isa(ZEN3, "sse")
+    assert isa == "avx2" and "not one of avx2, avx512, avx512bf16, amx" in note
+    assert cpu_kernels.pick_isa(set(), "avx2")[0] is None
+
+
+@pytest.fixture(params=["avx2", "avx512", "avx512bf16"])
+def forced_isa(request, monkeypatch):
+    """Runs the test with the kernels of one instruction set (skipped where this CPU lacks it)."""
+    isa = request.param
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
+        pytest.skip(f"this CPU has no {isa}")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    found = cpu_kernels.step_kernel()
+    if found is None:
+        pytest.skip("no C compiler here")
+    assert found[2] == isa
+    return isa
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tiny_model):
+    return (Engine(load_model(str(tiny_model), device="cpu", dtype="fp32"), decoder="fast"),
+            load_model(str(tiny_model), device="cpu", dtype="bf16"))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_c_step_on_each_isa_tiny(tiny_pair, forced_isa, batch):
+    """2 rows (batch 1 with guidance: the few-rows blocks) and 6 rows (groups of 4 input rows)."""
+    eng32, lm16 = tiny_pair
+    _check_c_step(eng32.loaded, lm16, _inputs(eng32, "text", batch=batch), 30)
+
+
+def test_c_step_on_each_isa_small_widths(forced_isa):
+    """One layer of musicgen-small's widths (1024 wide, 16 heads of 64, ffn 4096, 2048 codes)."""
+    eng32 = _small_arch(False, 1)
+    eng16 = _small_arch(False, 1)
+    eng16.loaded.model.to(torch.bfloat16)
+    eng16.loaded.dtype = torch.bfloat16
+    _check_c_step(eng32.loaded, eng16.loaded, _inputs(eng32, "text", batch=1), 20)
+
+
+def test_forced_avx2_turns_the_bf16_product_kernels_off(tiny_pair, monkeypatch):
+    """Below AVX512-BF16 only the whole step is in C; the eager step's products are torch's."""
+    from bridge.engine import weights
+
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), "avx2")[0] != "avx2":
+        pytest.skip("this CPU has no AVX2")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx2")
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    assert cpu_kernels.kernel() is None and not cpu_kernels.amx_in_use()
+    lm16 = tiny_pair[1]
+    assert weights.linear_for(weights.weights_of(lm16.model))[0] is weights._linear
+    logits = _forced_logits(lm16, _inputs(tiny_pair[0], "text", batch=1), 5, c_step=True)
+    assert torch.isfinite(logits).all()
+
+
+def test_decoder_only_bf16_rule():
+    rule = cpu_kernels.decoder_only_bf16
+    assert rule("cpu", "auto", "fast", True, "avx2") and rule("cpu", "AUTO", "fast", True, "avx512")
+    assert not rule("cpu", "auto", "fast", True, "avx512bf16")  # native bf16: the whole model is bf16
+    assert not rule("cpu", "auto", "fast", True, None)          # no kernels: fp32
+    assert not rule("cpu", "fp32", "fast", True, "avx2")        # asked for fp32
+    assert not rule("cpu", "auto", "transformers", True, "avx2")
+    assert not rule("cuda", "auto", "fast", True, "avx2")
+    assert not rule("cpu", "auto", "fast", False, "avx2")
+
+
+@pytest.mark.parametrize("model", ["mono", "melody"])
+def test_auto_dtype_on_an_avx2_cpu_casts_only_the_decoder(tiny_model, tiny_melody_model, monkeypatch, model):
+    """``--dtype auto`` where the C step has no native bf16: the decoder in bf16 (decoded by the
+    C step), text encoder and EnCodec in fp32; text, continuation and melody clips come out whole."""
+    import numpy as np
+
+    from bridge.engine import Conditioning, Sampling, build_engine, cpu_step
+    from bridge.melody import Note, chroma_from_notes
+
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), "avx2")[0] != "avx2":
+        pytest.skip("this CPU has no AVX2")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx2")
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    calls = []
+    original = cpu_step.CpuStep.__call__
+    monkeypatch.setattr(cpu_step.CpuStep, "__call__", lambda self, *a: calls.append(self.isa) or original(self, *a))
+    eng = build_engine(str(tiny_melody_model if model == "melody" else tiny_model), device="cpu")
+    m = eng.loaded.model
+    assert next(m.decoder.parameters()).dtype == torch.bfloat16
+    assert next(m.text_encoder.parameters()).dtype == torch.float32
+    assert next(m.audio_encoder.parameters()).dtype == torch.float32
+    if model == "melody":
+        chroma = chroma_from_notes([Note(60, 0, 1), Note(64, 1, 1)])
+        out = eng.generate(Conditioning(prompt="piano", chroma=chroma), 1.0, Sampling(), seed=3)
+    else:
+        out = eng.generate(Conditioning(prompt="dusty drums"), 1.0, Sampling(), seed=3)
+        cont = eng.generate(Conditioning(prompt="drums", prompt_audio=out.audio[0]), 0.5, Sampling(), seed=1)
+        assert cont.audio.shape == (1, 1, 16000) and np.isfinite(cont.audio).all()
+    assert out.audio.shape == (1, 1, 32000) and np.isfinite(out.audio).all()
+    assert calls and set(calls) == {"avx2"}
+
+
+@pytest.mark.parametrize("isa", ["avx2", "avx512"])
+def test_int8_step_stays_close_to_fp32(isa, monkeypatch):
+    """Opt-in int8 weights (per-row scales), one layer of musicgen-small's widths: top codes agree
+    with fp32 within 5 points of the bf16 step's, and the logit distance stays within 4x the
+    bf16 step's."""
+    from bridge.engine import cpu_step
+
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
+        pytest.skip(f"this CPU has no {isa}")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    if cpu_kernels.step_kernel(int8=True) is None:
+        pytest.skip("no C compiler here")
+    eng32 = _small_arch(False, 1)
+    eng16 = _small_arch(False, 1)
+    eng16.loaded.model.to(torch.bfloat16)
+    eng16.loaded.dtype = torch.bfloat16
+    inputs = _inputs(eng32, "text", batch=1)
+    ref = _forced_logits(eng32.loaded, inputs, 20, c_step=False)
+    monkeypatch.setenv(cpu_kernels.INT8_ENV, "0")
+    bf16 = _forced_logits(eng16.loaded, inputs, 20, c_step=True)
+    monkeypatch.setenv(cpu_kernels.INT8_ENV, "1")
+    with torch.inference_mode():
+        runner = fast_decoder.start_decoding(eng16.loaded, inputs, 20, guided=True)[0]
+        assert cpu_step.cpu_step_for(runner).isa == f"{isa}-int8"
+    int8 = _forced_logits(eng16.loaded, inputs, 20, c_step=True)
+    assert torch.isfinite(int8).all()
+    agree = {name: (x.argmax(-1) == ref.argmax(-1)).float().mean().item() for name, x in (("bf16", bf16), ("int8", int8))}
+    dist = {name: (x - ref).abs().mean().item() for name, x in (("bf16", bf16), ("int8", int8))}
+    assert agree["int8"] >= agree["bf16"] - 0.05, agree
+    assert dist["int8"] <= 4 * dist["bf16"] + 1e-4, dist
+    assert (int8 - bf16).abs().mean().item() > 0  # the int8 copies were used

@@ -126,6 +126,14 @@ def check_memory(lm, req: GenerationRequest) -> None:
                            "ask for fewer variations or a shorter clip")
 
 
+def check_loaded(lm, req: GenerationRequest) -> None:
+    """The checks that need the model the request runs on (:func:`check_model`,
+    :func:`check_melody_model`, :func:`check_memory`), for when it is loaded."""
+    check_model(lm, req)
+    check_melody_model(lm, req)
+    check_memory(lm, req)
+
+
 def check_stems(req: GenerationRequest) -> None:
     if req.stems:
         from .stems import ERROR_CODE, MISSING_EXTRA, demucs_available

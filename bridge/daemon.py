@@ -232,7 +232,6 @@ class Daemon:
         and files; the weights are read only when it loads)."""
         from .engine.audiocraft import find_checkpoint
         from .engine.specs import SHORT_NAMES, resolve_model_spec
-        from .errors import UNKNOWN_MODEL
 
         spec = self.resolve_model(name)
         if self.engine.loaded.is_named(spec) or find_checkpoint(spec) is not None:
@@ -246,17 +245,13 @@ class Daemon:
     def _admit(self, params: dict, *, action: str, req_id: str):
         """Admit a request; returns it, its output folder and the model it will run on. The checks
         that need the model run now when that model is loaded, else when its turn comes."""
-        from .admission import check_melody_model, check_memory, check_model
-        from .errors import UNKNOWN_MODEL
+        from .admission import check_loaded
 
         lm = self.engine.loaded
         req, out_dir = self.admission.admit(params, action=action, req_id=req_id, lm=None)
         model = req.model or self.target_model
         if lm.is_named(model) or lm.spec == model:
-            if req.model:
-                check_model(lm, req)
-            check_melody_model(lm, req)
-            check_memory(lm, req)
+            check_loaded(lm, req)
         elif req.model and (self.worker.switcher is None
                             or (not self.cfg.switch_models and req.model != self.target_model)):
             raise RequestError(UNKNOWN_MODEL, f"model {req.model!r} is not loaded; this daemon runs "

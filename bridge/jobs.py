@@ -168,9 +168,8 @@ class JobQueue:
             return len(self._jobs) < self.max_queued
 
     def check_room(self) -> None:
-        with self._cond:
-            if len(self._jobs) >= self.max_queued:
-                raise QueueFull(f"the queue is full ({self.max_queued} jobs waiting); try again later")
+        if not self.has_room():
+            raise QueueFull(f"the queue is full ({self.max_queued} jobs waiting); try again later")
 
     def put(self, job: Job) -> int:
         """Add a job; returns its position (0 = next). The bound is checked by :meth:`check_room`

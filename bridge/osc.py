@@ -155,11 +155,6 @@ class OscServer:
         self._wake_r, self._wake_w = socket.socketpair()
         self._selector.register(self._wake_r, selectors.EVENT_READ)
 
-    @property
-    def sock(self) -> socket.socket:
-        """The first (IPv4 for a loopback host) socket."""
-        return self.socks[0]
-
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="osc-server", daemon=True)
         self._thread.start()

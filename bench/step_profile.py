@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--arch", choices=("tiny", "small"), default="small")
     parser.add_argument("--positions", type=int, default=1500, help="fill the cache up to here (default 1500 = 30 s)")
     parser.add_argument("--every", type=int, default=250, help="measure a window every this many positions")
+    parser.add_argument("--int8", action="store_true", help="the opt-in int8 step (one byte a weight)")
     args = parser.parse_args(argv)
 
     import ctypes
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     from bridge.engine.loading import quiet_transformers
 
     quiet_transformers()
-    lib, name = cpu_kernels.build_profiling_library()
+    lib, name = cpu_kernels.build_profiling_library(int8=args.int8)
     if lib is None:
         print("needs an x86 CPU with AVX2+FMA at least and a C compiler", file=sys.stderr)
         return 2
@@ -59,13 +60,16 @@ def main(argv=None) -> int:
     with torch.inference_mode():
         runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, args.positions + window, guided=True)
         weights = runner.weights
-        step = CpuStep(runner, lib, name, cpu_kernels.isa())
+        isa = cpu_kernels.isa()
+        if args.int8:
+            isa = ("avx2" if isa == "avx2" else "avx512") + "-int8"
+        step = CpuStep(runner, lib, name, isa)
         runner.prefill(torch.cat([ids, ids]))
         tokens = torch.randint(0, weights.heads_w[0].shape[0], (2, len(weights.embed_tokens)))
-        products = sum(w.numel() * 2 for layer in weights.layers for n, w in layer.items()
+        products = sum(w.numel() * (1 if args.int8 else 2) for layer in weights.layers for n, w in layer.items()
                        if n in ("q", "k", "v", "o", "cq", "co", "fc2"))
-        print(f"step {name} ({cpu_kernels.isa()})  threads {torch.get_num_threads()}  copy bandwidth {bandwidth:.1f} GB/s  "
-              f"weights per step {weights.weight_bytes_per_step() / 1e9:.2f} GB")
+        print(f"step {name} ({isa})  threads {torch.get_num_threads()}  copy bandwidth {bandwidth:.1f} GB/s  "
+              f"weights per step {weights.weight_bytes_per_step() / (2e9 if args.int8 else 1e9):.2f} GB")
         print(f"{'positions':>11s} {'ms/step':>8s} " + " ".join(f"{p:>16s}" for p in PHASES)
               + f" {'products GB/s':>14s}")
         position = 1

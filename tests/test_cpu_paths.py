@@ -167,3 +167,59 @@ def test_int8_step_stays_close_to_fp32(isa, monkeypatch):
     assert agree["int8"] >= agree["bf16"] - 0.05, agree
     assert dist["int8"] <= 4 * dist["bf16"] + 1e-4, dist
     assert (int8 - bf16).abs().mean().item() > 0  # the int8 copies were used
+
+
+@pytest.mark.parametrize("vendor,forced,streams", [("AuthenticAMD", None, True), ("GenuineIntel", None, False),
+                                                   ("", None, True), ("GenuineIntel", "1", True),
+                                                   ("AuthenticAMD", "0", False), ("AuthenticAMD", "x", True)])
+def test_row_streams_rule(vendor, forced, streams):
+    """Row streams everywhere but on Intel (where the interleaved blocks were measured), unless forced."""
+    assert cpu_kernels.row_streams(vendor, forced) is streams
+
+
+def test_int8_build_flags():
+    assert cpu_kernels.int8_flags("avx512", ZEN4) == ("-DWEIGHTS_INT8", "-mavx512vnni")
+    assert cpu_kernels.int8_flags("avx512", SKYLAKE_X) == ("-DWEIGHTS_INT8",)
+    assert cpu_kernels.int8_flags("avx2", ZEN4) == ("-DWEIGHTS_INT8",)  # a forced AVX2 step stays AVX2
+
+
+@pytest.mark.parametrize("streams", ["0", "1"])
+def test_bf16_step_with_either_weight_pattern(tiny_pair, streams, monkeypatch):
+    """The AVX512-BF16 products of one or two rows read the weights as row streams or as
+    interleaved blocks (Intel); both pass the C step's checks (the tiny model's width, 32, is
+    half a row-stream iteration: the tail is taken too)."""
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags())[0] not in ("avx512bf16", "amx"):
+        pytest.skip("this CPU has no AVX512-BF16")
+    monkeypatch.setenv(cpu_kernels.ROW_STREAMS_ENV, streams)
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    if cpu_kernels.step_kernel() is None:
+        pytest.skip("no C compiler here")
+    eng32, lm16 = tiny_pair
+    _check_c_step(eng32.loaded, lm16, _inputs(eng32, "text", batch=1), 20)
+
+
+@pytest.mark.parametrize("isa", ["avx2", "avx512"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_int8_step_tiny(tiny_pair, isa, batch, monkeypatch):
+    """The int8 step on the tiny model: widths of 32 and 64 (a half line at the end of each
+    AVX-512 row), 2 rows and 6 rows (a group of 4 input rows, then 2): every row close to fp32
+    (within 4x the bf16 step's distance) and top codes mostly equal."""
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
+        pytest.skip(f"this CPU has no {isa}")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    if cpu_kernels.step_kernel(int8=True) is None:
+        pytest.skip("no C compiler here")
+    eng32, lm16 = tiny_pair
+    inputs = _inputs(eng32, "text", batch=batch)
+    ref = _forced_logits(eng32.loaded, inputs, 12, c_step=False)
+    monkeypatch.setenv(cpu_kernels.INT8_ENV, "0")
+    bf16 = _forced_logits(lm16, inputs, 12, c_step=True)
+    monkeypatch.setenv(cpu_kernels.INT8_ENV, "1")
+    int8 = _forced_logits(lm16, inputs, 12, c_step=True)
+    assert torch.isfinite(int8).all()
+    rows = 2 * batch
+    per_row = {name: (x - ref).abs().reshape(12, rows, -1).mean(dim=(0, 2)) for name, x in (("bf16", bf16), ("int8", int8))}
+    assert (per_row["int8"] <= 4 * per_row["bf16"] + 0.01 * ref.std()).all(), per_row
+    assert (int8.argmax(-1) == ref.argmax(-1)).float().mean().item() >= 0.8
+    assert (int8 - bf16).abs().mean().item() > 0  # the int8 copies were used

@@ -44,7 +44,7 @@ MAX_ROWS = 16
 #: The C sources (``csrc/``), built together into one library.
 _CSRC = Path(__file__).resolve().parent / "csrc"
 _SOURCES = ("linear_bf16.c", "decoder_step_bf16.c")
-_HEADERS = ("bf16_matvec.h", "fp32_vec.h", "decoder_step_body.h")
+_HEADERS = ("bf16_matvec.h", "fp32_vec.h", "int8_matvec.h", "decoder_step_body.h")
 
 _FLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-fopenmp", "-shared", "-fPIC"]
 #: Added when the compiler knows AMX (products of 3-16 rows with tile multiplies, where the CPU
@@ -138,9 +138,50 @@ def _cache_dir() -> Path:
     return Path(base) / "musicgen-bridge" / "kernels"
 
 
+def cpu_vendor() -> str:
+    """This CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``, ...) from ``/proc/cpuinfo``,
+    or ``""`` where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+#: Set to "0" or "1" to force the bf16 step's weight-reading pattern (see :func:`row_streams`).
+ROW_STREAMS_ENV = "MUSICGEN_BRIDGE_ROW_STREAMS"
+
+
+def row_streams(vendor: str, forced: str | None = None) -> bool:
+    """Whether the AVX512-BF16 products of one or two rows read each weight row whole, one after
+    the other (``csrc/bf16_matvec.h``'s row streams), rather than 16 rows side by side. Row
+    streams on every CPU but Intel's: on AMD Zen 4 they read the weights 1.2-1.4x faster; on
+    Intel Sapphire Rapids the interleaved blocks were measured at 1.07-1.15x the floor and row
+    streams have not been measured there. ``forced`` (``MUSICGEN_BRIDGE_ROW_STREAMS``) "0" or
+    "1" overrides."""
+    forced = (forced or "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    return vendor != "GenuineIntel"
+
+
+def int8_flags(which: str, flags) -> tuple[str, ...]:
+    """Compiler flags of the int8 step for ``which`` (``avx2`` or ``avx512``) on a CPU with
+    ``flags``: vpdpwssd products where AVX-512 comes with VNNI, else vpmaddwd + vpaddd."""
+    extra = ["-DWEIGHTS_INT8"]
+    if which == "avx512" and "avx512_vnni" in set(flags):
+        extra.append("-mavx512vnni")
+    return tuple(extra)
+
+
 def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
     """Build (once per source and flags; cached) and load the AVX512-BF16 kernels library, with
     AMX where the compiler has it (used where :func:`isa` is ``amx``), or None."""
+    streams = row_streams(cpu_vendor(), os.environ.get(ROW_STREAMS_ENV))
+    extra_flags = (f"-DBF16_ROW_STREAMS={int(streams)}", *extra_flags)
     lib = _build_with([*_FLAGS, *_AMX_FLAGS, *extra_flags], quiet=True) or _build_with([*_FLAGS, *extra_flags])
     if lib is not None:
         lib.bf16_amx_enable.argtypes = [ctypes.c_int]
@@ -208,11 +249,16 @@ def _build_with(flags: list[str], quiet: bool = False, sources: tuple[str, ...] 
     return ctypes.CDLL(str(out))
 
 
-def build_profiling_library() -> tuple[ctypes.CDLL | None, str | None]:
+def build_profiling_library(int8: bool = False) -> tuple[ctypes.CDLL | None, str | None]:
     """``(library, step function name)`` of this process's C step built with
     ``-DSTEP_PROFILE``: the step adds the time of each of its phases to the ``step_profile``
-    array (``bench/step_profile.py``). Not for decoding. ``(None, None)`` without kernels."""
+    array (``bench/step_profile.py``). Not for decoding. ``(None, None)`` without kernels.
+    ``int8``: the int8 step (see :func:`step_kernel`)."""
     which = isa()
+    if int8 and which is not None:
+        base = "avx2" if which == "avx2" else "avx512"
+        return (_build_f32(base, (*int8_flags(base, cpu_flags()), "-DSTEP_PROFILE"), suffix="_int8"),
+                _F32_BUILDS[base][1] + "_int8")
     if which in _F32_BUILDS:
         return _build_f32(which, ("-DSTEP_PROFILE",)), _F32_BUILDS[which][1]
     if which is None:
@@ -244,8 +290,9 @@ def int8_requested() -> bool:
 def step_kernel(int8: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
     """``(library, step function name, isa)`` of the whole-step C function for this CPU (see
     :func:`isa`), or None where there is none (no kernels for this CPU, no compiler, or
-    ``MUSICGEN_BRIDGE_CPU_KERNEL=0``). ``int8``: the step reading int8 weights (AVX2 or
-    AVX-512F, fp32 arithmetic; the isa is then ``avx2-int8`` or ``avx512-int8``)."""
+    ``MUSICGEN_BRIDGE_CPU_KERNEL=0``). ``int8``: the step reading int8 weights (integer
+    products on int16 inputs, ``csrc/int8_matvec.h``: AVX2, or AVX-512BW with VNNI where the CPU
+    has it; the isa is then ``avx2-int8`` or ``avx512-int8``)."""
     key = ("step", bool(int8))
     if key in _state:
         return _state[key]
@@ -254,7 +301,7 @@ def step_kernel(int8: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
     try:
         if int8 and which is not None:
             base = "avx2" if which == "avx2" else "avx512"
-            lib = _build_f32(base, ("-DWEIGHTS_INT8",), suffix="_int8")
+            lib = _build_f32(base, int8_flags(base, cpu_flags()), suffix="_int8")
             found = (lib, _F32_BUILDS[base][1] + "_int8", base + "-int8") if lib is not None else None
         elif which in _F32_BUILDS:
             lib = _build_f32(which)

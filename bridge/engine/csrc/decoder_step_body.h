@@ -30,6 +30,12 @@ int decoder_step_layout(int which) { return which == 0 ? D_COUNT : L_COUNT; }
 
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* Per-thread scratch the products need (the int8 products' quantized inputs); none by default. */
+#ifndef MATVEC_SCRATCH_BYTES
+#define MATVEC_SCRATCH_BYTES(M, K) ((size_t)0)
+#define MATVEC_SET_SCRATCH(p) ((void)(p))
+#endif
+
 /* One decoding step.
    dims: see D_*. f: {attention scale, layer-norm epsilon}.
    ptrs: codebook embedding tables [codebooks], position table, final norm weight, final norm
@@ -51,10 +57,11 @@ int STEP_NAME(const int* dims, const float* f, void* const* ptrs, const int64_t*
     const int span = P > C ? P : C;
     const size_t hs = (size_t)M * H;
 
-    size_t at[8], total = 0;
-    const size_t sizes[8] = {hs * 2, hs * 2, hs * 2, hs * 2, hs * 2, (size_t)M * F * 2,
-                             (size_t)threads * hs * 2, (size_t)threads * span * 4};
-    for (int i = 0; i < 8; i++) { at[i] = total; total += align64(sizes[i]); }
+    const size_t per_thread = align64(MATVEC_SCRATCH_BYTES(M, H > F ? H : F));
+    size_t at[9], total = 0;
+    const size_t sizes[9] = {hs * 2, hs * 2, hs * 2, hs * 2, hs * 2, (size_t)M * F * 2,
+                             (size_t)threads * hs * 2, (size_t)threads * span * 4, (size_t)threads * per_thread};
+    for (int i = 0; i < 9; i++) { at[i] = total; total += align64(sizes[i]); }
     char* mem = (char*)aligned_alloc(64, total);
     if (!mem) return -1;
     uint16_t *h = (uint16_t*)(mem + at[0]), *qb = (uint16_t*)(mem + at[1]), *kn = (uint16_t*)(mem + at[2]);
@@ -78,6 +85,7 @@ int STEP_NAME(const int* dims, const float* f, void* const* ptrs, const int64_t*
         const int tid = omp_get_thread_num();
         uint16_t* xp = xps + (size_t)tid * hs;   /* this thread's normalized input */
         float* sc = scs + (size_t)tid * span;
+        MATVEC_SET_SCRATCH(mem + at[8] + (size_t)tid * per_thread);
 #ifdef STEP_PROFILE
         double t_last = omp_get_wtime();
 #endif

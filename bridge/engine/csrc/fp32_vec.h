@@ -105,6 +105,16 @@ static inline void store(int mode, void* y, size_t at, const float* s, int R) {
 
 /* Most input rows a product takes (8 variations with their guidance rows). */
 #define MAX_ROWS 16
+/* Row streams for one or two input rows: each weight row read from its start to its end (one
+   sequential stream per thread), prefetched ROW_PREFETCH_BYTES ahead. On AMD Zen 4 this reads
+   the weights 1.2-1.4x faster than interleaved blocks (see bf16_matvec.h). */
+#ifndef ROW_PREFETCH_BYTES
+#define ROW_PREFETCH_BYTES 4096
+#endif
+
+#ifdef WEIGHTS_INT8
+#include "int8_matvec.h"
+#else
 /* Weights read per inner iteration: one 64-byte cache line of each row. */
 #define LINE 32
 
@@ -139,43 +149,8 @@ static void block_##R##_##MM(const uint16_t* w, const uint16_t* x, void* y, int 
         store(mode, y, (size_t)(m0 + m) * ldy + n0, s, R);                                      \
     }                                                                                           \
 }
-#ifdef WEIGHTS_INT8
-/* Opt-in int8 weights (-DWEIGHTS_INT8): a matrix of N rows is N fp32 scales (one per output
-   row, symmetric) followed by N rows of K int8 values; the sums are scaled at the end. */
-typedef int8_t vb __attribute__((vector_size(VW)));
-#undef BLOCK
-#define BLOCK(R, MM)                                                                          \
-static void block_##R##_##MM(const uint16_t* w16, const uint16_t* x, void* y, int ldy, int K,   \
-                             int n0, int m0, int mode) {                                        \
-    const int8_t* w = (const int8_t*)w16;                                                       \
-    vf acc[R][MM];                                                                              \
-    for (int r = 0; r < R; r++) for (int m = 0; m < MM; m++) acc[r][m] = vsplat(0.0f);         \
-    for (int k = 0; k < K; k += LINE) {                                                         \
-        for (int j = 0; j < LINE; j += VW) {                                                    \
-            vf xv[MM];                                                                          \
-            for (int m = 0; m < MM; m++) xv[m] = load_bf16(x + (size_t)m * K + k + j);         \
-            for (int r = 0; r < R; r++) {                                                       \
-                const int8_t* p = w + (size_t)(n0 + r) * K + k;                                 \
-                if (j == 0 && (k & 63) == 0) __builtin_prefetch(p + (size_t)R * K, 0, 3);       \
-                vb b; memcpy(&b, p + j, sizeof b);                                              \
-                vf wv = __builtin_convertvector(b, vf);                                         \
-                for (int m = 0; m < MM; m++) acc[r][m] += wv * xv[m];                           \
-            }                                                                                   \
-        }                                                                                       \
-    }                                                                                           \
-    for (int m = 0; m < MM; m++) {                                                              \
-        float s[R];                                                                             \
-        for (int r = 0; r < R; r++) s[r] = vsum(acc[r][m]) * int8_scales[n0 + r];              \
-        store(mode, y, (size_t)(m0 + m) * ldy + n0, s, R);                                      \
-    }                                                                                           \
-}
-/* the scales of the matrix being multiplied (set by matvec for this thread) */
-static __thread const float* int8_scales;
-#endif
 #if VW == 8
 /* 16 ymm registers: 8 accumulators at most */
-BLOCK(4, 1)
-BLOCK(4, 2)
 BLOCK(2, 1)
 BLOCK(2, 2)
 BLOCK(2, 3)
@@ -184,8 +159,6 @@ BLOCK(2, 4)
 #define ROWS_MANY 2
 #else
 /* 32 zmm registers: 16 accumulators at most */
-BLOCK(8, 1)
-BLOCK(8, 2)
 BLOCK(4, 1)
 BLOCK(4, 2)
 BLOCK(4, 3)
@@ -196,16 +169,69 @@ BLOCK(4, 4)
 
 static inline int block_rows(int M) { return M <= 2 ? ROWS_FEW : ROWS_MANY; }
 
+/* The row streams: 64 bf16 (two cache lines) per iteration, NA accumulators per input row. */
+#define NA (64 / (2 * VW))
+#define ROW_DOT(MM)                                                                           \
+static inline void row_dot_##MM(const uint16_t* p, const uint16_t* x, int K, float* s) {      \
+    vf acc[MM][NA];                                                                           \
+    for (int m = 0; m < MM; m++) for (int j = 0; j < NA; j++) acc[m][j] = vsplat(0.0f);       \
+    int k = 0;                                                                                \
+    for (; k + 64 <= K; k += 64) {                                                            \
+        __builtin_prefetch((const char*)(p + k) + ROW_PREFETCH_BYTES, 0, 3);                  \
+        __builtin_prefetch((const char*)(p + k) + ROW_PREFETCH_BYTES + 64, 0, 3);             \
+        for (int j = 0; j < NA; j++) {                                                        \
+            vf lo, hi;                                                                        \
+            load_pairs(p + k + 2 * VW * j, &lo, &hi);                                         \
+            for (int m = 0; m < MM; m++) {                                                    \
+                vf xlo, xhi;                                                                  \
+                load_pairs(x + (size_t)m * K + k + 2 * VW * j, &xlo, &xhi);                   \
+                acc[m][j] += lo * xlo;                                                        \
+                acc[m][j] += hi * xhi;                                                        \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+    for (; k < K; k += 2 * VW) {                          /* K % 64 == 32: the last 32 */     \
+        vf lo, hi;                                                                            \
+        load_pairs(p + k, &lo, &hi);                                                          \
+        for (int m = 0; m < MM; m++) {                                                        \
+            vf xlo, xhi;                                                                      \
+            load_pairs(x + (size_t)m * K + k, &xlo, &xhi);                                    \
+            acc[m][0] += lo * xlo;                                                            \
+            acc[m][0] += hi * xhi;                                                            \
+        }                                                                                     \
+    }                                                                                         \
+    for (int m = 0; m < MM; m++) {                                                            \
+        vf t = acc[m][0];                                                                     \
+        for (int j = 1; j < NA; j++) t += acc[m][j];                                          \
+        s[m] = vsum(t);                                                                       \
+    }                                                                                         \
+}
+ROW_DOT(1)
+ROW_DOT(2)
+
+/* R weight rows from n0, streamed one after the other, against M (1 or 2) input rows. */
+static void row_block(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int K, int n0, int R,
+                      int mode) {
+    float s[2][16], t[2];
+    for (int r = 0; r < R; r++) {
+        const uint16_t* p = w + (size_t)(n0 + r) * K;
+        if (M == 1) row_dot_1(p, x, K, t);
+        else row_dot_2(p, x, K, t);
+        for (int m = 0; m < M; m++) s[m][r] = t[m];
+    }
+    for (int m = 0; m < M; m++) store(mode, y, (size_t)m * ldy + n0, s[m], R);
+}
+
 #define CALL_BLOCK(R, MM) block_##R##_##MM
 #define BLOCK_FN(R, MM) CALL_BLOCK(R, MM)
 
-/* One block of block_rows(M) weight rows against all M input rows; beyond 4 input rows, groups
-   of 4 take turns on the same weight rows (in the L1 cache after the first group). */
+/* One block of block_rows(M) weight rows against all M input rows: row streams for one or two;
+   beyond that, groups of 4 take turns on the same weight rows (in the L1 cache after the first
+   group). */
 static inline void block(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int K, int n0, int mode) {
-    switch (M) {
-        case 1: BLOCK_FN(ROWS_FEW, 1)(w, x, y, ldy, K, n0, 0, mode); return;
-        case 2: BLOCK_FN(ROWS_FEW, 2)(w, x, y, ldy, K, n0, 0, mode); return;
-        default: break;
+    if (M <= 2) {
+        row_block(w, x, y, ldy, M, K, n0, ROWS_FEW, mode);
+        return;
     }
     for (int m0 = 0; m0 < M; m0 += 4) {
         const uint16_t* xm = x + (size_t)m0 * K;
@@ -222,12 +248,10 @@ static inline void block(const uint16_t* w, const uint16_t* x, void* y, int ldy,
    parallel region; no barrier at the end. */
 static void matvec(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int N, int K, int mode) {
     const int R = block_rows(M), blocks = N / R;
-#ifdef WEIGHTS_INT8
-    int8_scales = (const float*)w;
-    w = (const uint16_t*)((const float*)w + N);
-#endif
     #pragma omp for schedule(static) nowait
     for (int b = 0; b < blocks; b++) block(w, x, y, ldy, M, K, b * R, mode);
 }
+
+#endif  /* WEIGHTS_INT8 */
 
 #endif

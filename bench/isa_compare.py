@@ -1,16 +1,20 @@
 """The fast decoder's C step on each x86 instruction set this CPU has, in one run, on the same
 weights: ms/step against the floor for the weight bytes one step reads.
 
-    python bench/isa_compare.py [--arch small|tiny] [--seconds 2] [--variations 1]
+    python bench/isa_compare.py [--arch small|tiny] [--seconds 2] [--variations 1] [--rounds 3]
 
 Builds the architecture with random weights (as ``bench/decode.py``), casts the decoder to bf16
 (text encoder and EnCodec stay fp32: what every path reads is the same), then decodes
-``--seconds`` of audio (batch ``--variations`` with guidance, top-k 250) once per instruction
+``--seconds`` of audio (batch ``--variations`` with guidance, top-k 250) with each instruction
 set from ``avx2`` up to the CPU's best (``MUSICGEN_BRIDGE_CPU_ISA`` for each, the kernels
-reloaded), and prints ms/step (mean and median), the floor (weight bytes over the measured
-copy bandwidth; half of it for int8) and each path's ratio to it and to the best path; then
-the opt-in int8 step (``MUSICGEN_BRIDGE_INT8=1``) on ``avx2`` and ``avx512``. The comparison against
-transformers is ``bench/decode.py``'s (slow on the lower instruction sets).
+reloaded), then with the opt-in int8 step (``MUSICGEN_BRIDGE_INT8=1``) on ``avx2`` and
+``avx512``. The paths take turns, ``--rounds`` times, and the copy bandwidth is measured at the
+start of every round: a shared machine's memory bandwidth drifts by a third within minutes,
+and turns keep every path under the same conditions. Per round it prints each path's ms/step
+(mean over the steps) and its ratio to the floor (weight bytes over that round's copy
+bandwidth; half of them for int8); at the end, per path, the median over the rounds of ms/step,
+of the ratio to the floor and of the ratio to the bf16 path of the same round. The comparison
+against transformers is ``bench/decode.py``'s (slow on the lower instruction sets).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--arch", choices=("tiny", "small"), default="small")
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--variations", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="turns of every path (default 3)")
     args = parser.parse_args(argv)
 
     import torch
@@ -46,7 +51,6 @@ def main(argv=None) -> int:
     if not have:
         print("no x86 instruction set with a C step here (needs AVX2+FMA at least)", file=sys.stderr)
         return 2
-    bandwidth = memory_bandwidth_gbs("cpu")
     lm, inputs = build(args.arch, "cpu")
     lm.model.decoder.to(torch.bfloat16)
     if args.variations > 1:
@@ -54,32 +58,47 @@ def main(argv=None) -> int:
     steps = int(round(args.seconds * FRAME_RATE)) + lm.num_codebooks // lm.channels - 1
     sampling = Sampling(top_k=250, cfg=3.0)
     step_bytes = weights_of(lm.model).weight_bytes_per_step()
-    floor_ms = step_bytes / (bandwidth * 1e9) * 1e3
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average before: {load:.2f}  threads {torch.get_num_threads()}  {steps} steps  rows "
-          f"{2 * args.variations}  copy bandwidth {bandwidth:.1f} GB/s  floor {floor_ms:.1f} ms/step "
-          f"({step_bytes / 1e9:.2f} GB of bf16 weights)", flush=True)
-    results = {}
-    original = fd.step_for
+          f"{2 * args.variations}  ({step_bytes / 1e9:.2f} GB of bf16 weights a step)", flush=True)
     runs = [(isa, "0") for isa in have] + [(isa, "1") for isa in have if isa in ("avx2", "avx512")]
-    for isa, int8 in runs:
-        os.environ[cpu_kernels.ISA_ENV] = isa
-        os.environ[cpu_kernels.INT8_ENV] = int8
-        cpu_kernels._state.clear()
-        ran = []
-        fd.step_for = lambda runner: ran.append(original(runner)) or ran[-1]
-        fd.fast_decode(lm, inputs, min(steps, 8), sampling, lambda s: None)
-        r = timed(fd.fast_decode, lm, inputs, steps, sampling, "cpu")
-        fd.step_for = original
-        got = getattr(ran[-1], "isa", "eager (torch)")
-        amx = " (AMX on)" if cpu_kernels.amx_in_use() else ""
-        label = f"{isa}-int8" if int8 == "1" else isa
-        results[label] = r
-        floor = floor_ms / 2 if int8 == "1" else floor_ms  # one byte a weight
-        print(f"{label:11s} step {got + amx:22s} {r['ms_per_step']:7.1f} ms/step (median {r['median_ms']:6.1f})  "
-              f"{r['ms_per_step'] / floor:5.2f}x its floor", flush=True)
-    best = min(r["ms_per_step"] for r in results.values())
-    print("relative to the fastest: " + "  ".join(f"{k} {r['ms_per_step'] / best:.2f}x" for k, r in results.items()))
+    bf16_label = have[-1]
+    original = fd.step_for
+    ratios: dict[str, list] = {}
+    for rnd in range(args.rounds):
+        bandwidth = memory_bandwidth_gbs("cpu")
+        floor_ms = step_bytes / (bandwidth * 1e9) * 1e3
+        print(f"round {rnd + 1}: copy bandwidth {bandwidth:.1f} GB/s, floor {floor_ms:.1f} ms/step", flush=True)
+        this_round = {}
+        for isa, int8 in runs:
+            os.environ[cpu_kernels.ISA_ENV] = isa
+            os.environ[cpu_kernels.INT8_ENV] = int8
+            cpu_kernels._state.clear()
+            ran = []
+            fd.step_for = lambda runner: ran.append(original(runner)) or ran[-1]
+            if rnd == 0:  # builds the kernels (and the int8 copies) outside the timing
+                fd.fast_decode(lm, inputs, min(steps, 8), sampling, lambda s: None)
+            r = timed(fd.fast_decode, lm, inputs, steps, sampling, "cpu")
+            fd.step_for = original
+            got = getattr(ran[-1], "isa", "eager (torch)")
+            amx = " (AMX on)" if cpu_kernels.amx_in_use() else ""
+            label = f"{isa}-int8" if int8 == "1" else isa
+            floor = floor_ms / 2 if int8 == "1" else floor_ms  # one byte a weight
+            this_round[label] = r["ms_per_step"]
+            ratios.setdefault(label, []).append((r["ms_per_step"], r["ms_per_step"] / floor))
+            print(f"  {label:11s} step {got + amx:22s} {r['ms_per_step']:7.1f} ms/step (median {r['median_ms']:6.1f})  "
+                  f"{r['ms_per_step'] / floor:5.2f}x its floor", flush=True)
+        for label, ms in this_round.items():
+            ratios[label][-1] += (this_round[bf16_label] / ms,)
+
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+    print(f"medians over {args.rounds} rounds (speed-up: {bf16_label} ms/step over the path's, same round):")
+    for label, rows in ratios.items():
+        print(f"  {label:11s} {median([r[0] for r in rows]):7.1f} ms/step  {median([r[1] for r in rows]):5.2f}x its floor  "
+              f"speed-up over {bf16_label} {median([r[2] for r in rows]):5.2f}x", flush=True)
     if hasattr(os, "getloadavg"):
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0

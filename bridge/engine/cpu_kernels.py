@@ -254,16 +254,27 @@ def build_profiling_library(int8: bool = False) -> tuple[ctypes.CDLL | None, str
     ``-DSTEP_PROFILE``: the step adds the time of each of its phases to the ``step_profile``
     array (``bench/step_profile.py``). Not for decoding. ``(None, None)`` without kernels.
     ``int8``: the int8 step (see :func:`step_kernel`)."""
-    which = isa()
-    if int8 and which is not None:
-        base = "avx2" if which == "avx2" else "avx512"
-        return (_build_f32(base, (*int8_flags(base, cpu_flags()), "-DSTEP_PROFILE"), suffix="_int8"),
-                _F32_BUILDS[base][1] + "_int8")
-    if which in _F32_BUILDS:
-        return _build_f32(which, ("-DSTEP_PROFILE",)), _F32_BUILDS[which][1]
+    found = step_library(isa(), int8, ("-DSTEP_PROFILE",))
+    return (found[0], found[1]) if found else (None, None)
+
+
+def step_library(which: str | None, int8: bool = False,
+                 extra_flags: tuple[str, ...] = ()) -> tuple[ctypes.CDLL, str, str] | None:
+    """``(library, step function name, label)`` of the whole-step C function for instruction set
+    ``which``, built with ``extra_flags`` added (benchmarks: ``-DSTEP_PROFILE``, tuning
+    constants), or None (no kernels for ``which``, or no compiler). ``label`` is ``which``, or
+    ``avx2-int8`` / ``avx512-int8`` for the int8 step."""
     if which is None:
-        return None, None
-    return _build(("-DSTEP_PROFILE",)), "decoder_step_bf16"
+        return None
+    if int8:
+        base = "avx2" if which == "avx2" else "avx512"
+        lib = _build_f32(base, (*int8_flags(base, cpu_flags()), *extra_flags), suffix="_int8")
+        return (lib, _F32_BUILDS[base][1] + "_int8", base + "-int8") if lib is not None else None
+    if which in _F32_BUILDS:
+        lib = _build_f32(which, extra_flags)
+        return (lib, _F32_BUILDS[which][1], which) if lib is not None else None
+    lib = kernel() if not extra_flags else _build(extra_flags)
+    return (lib, "decoder_step_bf16", which) if lib is not None else None
 
 
 def kernel():
@@ -297,19 +308,9 @@ def step_kernel(int8: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
     if key in _state:
         return _state[key]
     found = None
-    which = isa() if os.environ.get(ENV, "1") != "0" else None
     try:
-        if int8 and which is not None:
-            base = "avx2" if which == "avx2" else "avx512"
-            lib = _build_f32(base, int8_flags(base, cpu_flags()), suffix="_int8")
-            found = (lib, _F32_BUILDS[base][1] + "_int8", base + "-int8") if lib is not None else None
-        elif which in _F32_BUILDS:
-            lib = _build_f32(which)
-            found = (lib, _F32_BUILDS[which][1], which) if lib is not None else None
-        elif which is not None:
-            lib = kernel()
-            if lib is not None:
-                found = (lib, "decoder_step_bf16", which)
+        if os.environ.get(ENV, "1") != "0":
+            found = step_library(isa(), int8)
     except Exception as exc:  # never let an optional speed-up break generation
         log.info("fast decoder: C step unavailable (%s); eager step used", exc)
         found = None

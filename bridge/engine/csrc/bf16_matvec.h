@@ -310,6 +310,13 @@ static inline void amx_matvec(const uint16_t* w, const uint16_t* x, void* y, int
 }
 #endif
 
+/* Weight rows per unit of matvec's static schedule, and where weight row n starts. */
+static inline int matvec_rows(int M) { return use_amx(M) ? 16 : block_rows(M); }
+static inline const char* matvec_row_address(const void* w, int N, int K, size_t n) {
+    (void)N;
+    return (const char*)w + n * (size_t)K * 2;
+}
+
 /* This thread's share of y (M rows, leading dimension ldy) = x (M, K) @ w (N, K)^T, inside a
    parallel region; no barrier at the end. */
 static void matvec(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int N, int K, int mode) {

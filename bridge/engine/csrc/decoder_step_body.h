@@ -36,6 +36,25 @@ static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 #define MATVEC_SET_SCRATCH(p) ((void)(p))
 #endif
 
+/* Bytes of the next product each thread prefetches while it waits at a barrier: a product
+   starts on a cold stream otherwise (the row streams prefetch ROW_PREFETCH_BYTES ahead, so
+   the first few kilobytes of each thread's share arrive at memory latency, one line after
+   another); this covers them. */
+#ifndef WARM_BYTES
+#define WARM_BYTES 4096
+#endif
+
+/* Prefetch the start of this thread's share of the product of w (N rows of K) with M input
+   rows, as matvec's static schedule hands out its blocks (equal contiguous shares in thread
+   order). Called before a barrier, with the product that follows it. */
+static inline void warm(const void* w, int M, int N, int K) {
+    const int T = omp_get_num_threads(), tid = omp_get_thread_num();
+    const int blocks = N / matvec_rows(M), q = blocks / T, r = blocks % T;
+    const size_t first = (size_t)(tid * q + (tid < r ? tid : r)) * matvec_rows(M);
+    const char* p = matvec_row_address(w, N, K, first);
+    for (int b = 0; b < WARM_BYTES; b += 64) __builtin_prefetch(p + b, 0, 3);
+}
+
 /* One decoding step.
    dims: see D_*. f: {attention scale, layer-norm epsilon}.
    ptrs: codebook embedding tables [codebooks], position table, final norm weight, final norm
@@ -96,6 +115,7 @@ int STEP_NAME(const int* dims, const float* f, void* const* ptrs, const int64_t*
             matvec(p[L_Q], xp, qb, H, M, H, H, STORE_BF16);
             matvec(p[L_K], xp, kn, H, M, H, H, STORE_BF16);
             matvec(p[L_V], xp, vn, H, M, H, H, STORE_BF16);
+            warm(p[L_O], M, H, H);
             #pragma omp barrier
             PHASE(P_PRODUCTS)
             #pragma omp for schedule(static)
@@ -110,12 +130,15 @@ int STEP_NAME(const int* dims, const float* f, void* const* ptrs, const int64_t*
             }
             PHASE(P_SELF_ATTENTION)
             matvec(p[L_O], ab, h, H, M, H, H, STORE_ADD);
+            if (X) warm(p[L_CQ], M, H, H);
+            else warm(p[L_FC1], M, F, H);
             #pragma omp barrier
             PHASE(P_PRODUCTS)
             if (X) {
                 layer_norm(h, p[L_LN2_W], p[L_LN2_B], xp, M, H, eps);
                 PHASE(P_NORMS)
                 matvec(p[L_CQ], xp, qb, H, M, H, H, STORE_BF16);
+                warm(p[L_CO], M, H, H);
                 #pragma omp barrier
                 PHASE(P_PRODUCTS)
                 #pragma omp for schedule(static)
@@ -127,15 +150,19 @@ int STEP_NAME(const int* dims, const float* f, void* const* ptrs, const int64_t*
                 }
                 PHASE(P_CROSS_ATTENTION)
                 matvec(p[L_CO], ab, h, H, M, H, H, STORE_ADD);
+                warm(p[L_FC1], M, F, H);
                 #pragma omp barrier
                 PHASE(P_PRODUCTS)
             }
             layer_norm(h, p[L_LN3_W], p[L_LN3_B], xp, M, H, eps);
             PHASE(P_NORMS)
             matvec(p[L_FC1], xp, fb, F, M, F, H, STORE_GELU);
+            warm(p[L_FC2], M, H, F);
             #pragma omp barrier
             PHASE(P_FFN_IN_GELU)
             matvec(p[L_FC2], fb, h, H, M, H, F, STORE_ADD);
+            if (l + 1 < L) warm(layers[(size_t)(l + 1) * L_COUNT + L_Q], M, H, H);
+            else warm(g[K + 3], M, V, H);
             #pragma omp barrier
             PHASE(P_PRODUCTS)
         }

@@ -88,6 +88,23 @@ enum {
     STORE_F32 = 3    /* y = s as fp32 (logits)                              (float* y)    */
 };
 
+/* Exact (erf) GELU per lane, x * (1 + erf(x / sqrt 2)) / 2, as torch's default gelu; erf from
+   Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7, far below bf16's resolution), as
+   bf16_matvec.h's gelu16. */
+static inline vf vgelu(vf x) {
+    const vf z = x * 0.70710678118654752f;
+    const vf a = (vf)((vi)z & 0x7fffffff);
+    const vf t = 1.0f / (a * 0.3275911f + 1.0f);
+    vf p = vsplat(1.061405429f);
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    vf e = 1.0f - p * t * vexp(-(a * a));
+    e = (vf)((vi)e | ((vi)z & (int32_t)0x80000000));                     /* erf is odd */
+    return x * 0.5f * (1.0f + e);
+}
+
 static inline void store(int mode, void* y, size_t at, const float* s, int R) {
     if (mode == STORE_F32) {
         float* yf = (float*)y + at;
@@ -95,11 +112,16 @@ static inline void store(int mode, void* y, size_t at, const float* s, int R) {
         return;
     }
     uint16_t* yb = (uint16_t*)y + at;
+    if (mode == STORE_GELU) {                           /* R <= 16: whole vectors, zero padded */
+        float t[32] = {0};
+        for (int r = 0; r < R; r++) t[r] = from_bf16(to_bf16(s[r]));
+        for (int r = 0; r < R; r += VW) vstore(t + r, vgelu(vload(t + r)));
+        for (int r = 0; r < R; r++) yb[r] = to_bf16(t[r]);
+        return;
+    }
     for (int r = 0; r < R; r++) {
         const float v = from_bf16(to_bf16(s[r]));
-        if (mode == STORE_ADD) yb[r] = to_bf16(from_bf16(yb[r]) + v);
-        else if (mode == STORE_GELU) yb[r] = to_bf16(0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
-        else yb[r] = to_bf16(v);
+        yb[r] = mode == STORE_ADD ? to_bf16(from_bf16(yb[r]) + v) : to_bf16(v);
     }
 }
 
@@ -242,6 +264,13 @@ static inline void block(const uint16_t* w, const uint16_t* x, void* y, int ldy,
             default: BLOCK_FN(ROWS_MANY, 4)(w, xm, y, ldy, K, n0, m0, mode); break;
         }
     }
+}
+
+/* Weight rows per unit of matvec's static schedule, and where weight row n starts. */
+static inline int matvec_rows(int M) { return block_rows(M); }
+static inline const char* matvec_row_address(const void* w, int N, int K, size_t n) {
+    (void)N;
+    return (const char*)w + n * (size_t)K * 2;
 }
 
 /* This thread's share of y (M rows, leading dimension ldy) = x (M, K) @ w (N, K)^T, inside a

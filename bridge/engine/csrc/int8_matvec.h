@@ -143,6 +143,13 @@ static void qblock(const int8_t* w, const float* wscale, const int16_t* q, const
 static __thread int16_t* q_inputs;
 #define MATVEC_SET_SCRATCH(p) (q_inputs = (int16_t*)(p))
 
+/* Weight rows per unit of matvec's static schedule, and where weight row n starts (after the
+   N scales). */
+static inline int matvec_rows(int M) { (void)M; return QROWS; }
+static inline const char* matvec_row_address(const void* w, int N, int K, size_t n) {
+    return (const char*)w + (size_t)N * 4 + n * (size_t)K;
+}
+
 /* This thread's share of y (M rows, leading dimension ldy) = x (M, K) @ w (N, K)^T, w an int8
    matrix (scales, then rows); inside a parallel region, no barrier at the end. Every thread
    quantizes the inputs itself (a few thousand values: cheaper than a barrier). */

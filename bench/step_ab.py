@@ -1,0 +1,124 @@
+"""The C decoding steps of every x86 path this CPU has, taking turns step by step on the same
+decoder state: per-step ratios that a shared machine's drifting memory bandwidth cannot skew.
+
+    python bench/step_ab.py [--arch small|tiny] [--steps 100] [--variations 1]
+                            [--paths avx512bf16,avx512-int8] [--also=-DWARM_BYTES=0 ...]
+
+Builds the architecture with random weights (as ``bench/decode.py``), the decoder in bf16,
+encodes a prompt and fills the cache as a generation does, then, for ``--steps`` positions,
+runs at each position every path's C step once, in a rotating order, and times each call:
+the bf16-weight steps of each instruction set from ``avx2`` up to the CPU's best
+(``MUSICGEN_BRIDGE_CPU_ISA``), and the int8 steps on ``avx2`` and ``avx512``
+(``MUSICGEN_BRIDGE_INT8``), or those named in ``--paths``; each ``--also=FLAGS`` adds every
+path built with those compiler flags too (a tuning constant against its default, in one run).
+All paths write the same cache positions in turn, so each step
+reads a cache as long as a generation's at that position. ``bench/isa_compare.py`` times
+whole decodes (sampling and EnCodec included) path after path; this one times only the step,
+which is where the paths differ.
+
+Prints, per path, the median ms/step, its ratio to the floor (the weight bytes it reads over
+the copy bandwidth, measured before and after, the mean of the two) and the median over the
+positions of the best bf16 path's time over this path's (its speed-up, measured at the same
+position within microseconds). A benchmark: needs an x86 CPU with AVX2+FMA and a C compiler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from decode import build, memory_bandwidth_gbs  # noqa: E402
+
+
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=("tiny", "small"), default="small")
+    parser.add_argument("--steps", type=int, default=100, help="positions timed (default 100: 2 s of audio)")
+    parser.add_argument("--variations", type=int, default=1)
+    parser.add_argument("--paths", default="", help="comma-separated labels to run (default: all)")
+    parser.add_argument("--also", action="append", default=[], help="compiler flags of a variant of every path")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from bridge.engine import cpu_kernels, fast_decoder
+    from bridge.engine.cpu_step import CpuStep
+    from bridge.engine.loading import quiet_transformers
+    from bridge.engine.weights import weights_of
+
+    quiet_transformers()
+    flags = cpu_kernels.cpu_flags()
+    have = [isa for isa in cpu_kernels.ISAS if cpu_kernels.pick_isa(flags, isa)[0] == isa]
+    if not have:
+        print("no x86 instruction set with a C step here (needs AVX2+FMA at least)", file=sys.stderr)
+        return 2
+    lm, inputs = build(args.arch, "cpu")
+    lm.model.decoder.to(torch.bfloat16)
+    if args.variations > 1:
+        inputs = {k: v.repeat(args.variations, 1) for k, v in inputs.items()}
+    step_bytes = weights_of(lm.model).weight_bytes_per_step()
+    paths = [(isa, False) for isa in have] + [(isa, True) for isa in have if isa in ("avx2", "avx512")]
+    if args.paths:
+        wanted = set(args.paths.split(","))
+        paths = [(isa, int8) for isa, int8 in paths if (f"{isa}-int8" if int8 else isa) in wanted]
+    before = memory_bandwidth_gbs("cpu")
+    with torch.inference_mode():
+        runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, args.steps + 2, guided=True)
+        steps = {}
+        for isa, int8 in paths:
+            for flags in ["", *args.also]:
+                os.environ[cpu_kernels.ISA_ENV] = isa
+                cpu_kernels._state.clear()
+                found = cpu_kernels.step_library(isa, int8, tuple(flags.split()))
+                if found is None:
+                    print(f"no C step for {isa} {flags} (no compiler, or the flags do not build)", file=sys.stderr)
+                    return 2
+                lib, name, label = found
+                steps[f"{label} {flags}".strip()] = CpuStep(runner, lib, name, label)
+        runner.prefill(torch.cat([ids, ids]))
+        rows, codebooks = runner.rows, len(runner.weights.embed_tokens)
+        vocab = runner.weights.heads_w[0].shape[0]
+        gen = torch.Generator().manual_seed(0)
+        labels = list(steps)
+        times: dict[str, list[float]] = {label: [] for label in labels}
+        for label in labels:  # one untimed call each: first touches of the int8 copies and scratch
+            steps[label](torch.randint(0, vocab, (rows, codebooks), generator=gen), ids.shape[-1])
+        for i in range(args.steps):
+            tokens = torch.randint(0, vocab, (rows, codebooks), generator=gen)
+            position = ids.shape[-1] + i
+            for j in range(len(labels)):
+                label = labels[(i + j) % len(labels)]
+                t0 = time.perf_counter()
+                steps[label](tokens, position)
+                times[label].append(time.perf_counter() - t0)
+    after = memory_bandwidth_gbs("cpu")
+    bandwidth = (before + after) / 2
+    best_bf16 = min((lab for lab in labels if "-int8" not in lab), key=lambda lab: _median(times[lab]))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{args.arch}: {args.steps} positions, {rows} rows, {step_bytes / 1e9:.2f} GB of bf16 weights a step, "
+          f"copy bandwidth {before:.1f} GB/s before, {after:.1f} after, threads {torch.get_num_threads()}, "
+          f"load {load:.2f}")
+    width = max(len(lab) for lab in labels)
+    print(f"{'path':{width}s} {'ms/step':>8s} {'floor':>7s} {'x floor':>8s} {'speed-up over ' + best_bf16:>26s}")
+    for label in labels:
+        floor_ms = step_bytes / (2 if "-int8" in label else 1) / (bandwidth * 1e9) * 1e3
+        ms = _median(times[label]) * 1e3
+        speedup = _median([b / t for b, t in zip(times[best_bf16], times[label])])
+        print(f"{label:{width}s} {ms:8.2f} {floor_ms:7.2f} {ms / floor_ms:8.2f} {speedup:26.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,6 +15,9 @@ Used when all of these hold (else the eager step runs): a C step for this CPU is
 :data:`~.cpu_kernels.MAX_ROWS` rows, exact (erf) GELU, layer norms with weight and bias and one epsilon,
 widths the kernel takes (hidden and feed-forward sizes multiples of 32, vocabulary a multiple of
 16, head size a multiple of 16 up to 256), and ``MUSICGEN_BRIDGE_CPU_STEP`` not set to ``0``.
+
+With ``--cpu-int8`` (the runner's ``cpu_int8``; :mod:`.int8_switch` decides) its products read
+int8 copies of the weight matrices (:func:`int8_weights`) instead of the bf16 ones.
 """
 
 from __future__ import annotations

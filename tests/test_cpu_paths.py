@@ -184,7 +184,7 @@ def test_int8_env_overrides_flag_and_config(asked, env, wanted, note):
     assert (why is None) if note is None else (note in why and "MUSICGEN_BRIDGE_INT8" in why)
 
 
-_ZEN4_BF16 = dict(device="cpu", decoder="fast", isa="avx512bf16", kernels_off=False, weights_dtype="bf16")
+_ZEN4_BF16 = {"device": "cpu", "decoder": "fast", "isa": "avx512bf16", "kernels_off": False, "weights_dtype": "bf16"}
 
 
 @pytest.mark.parametrize("machine,why", [

@@ -25,6 +25,14 @@ def _add_engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default=None, choices=["auto", "fp32", "bf16", "fp16"],
                    help="weights dtype (default auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32)")
     p.add_argument("--decoder", default=None, help="decoding loop: transformers (reference) or fast when available")
+    add_cpu_int8_flag(p)
+
+
+def add_cpu_int8_flag(p: argparse.ArgumentParser) -> None:
+    """``--cpu-int8`` / ``--no-cpu-int8`` (default None: the config file's, else off)."""
+    p.add_argument("--cpu-int8", default=None, action=argparse.BooleanOptionalAction,
+                   help="x86 CPUs: the fast decoder reads int8 copies of the decoder's weights (per-row scales; "
+                   "opt-in, off by default; docs/performance.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,7 +268,7 @@ def _load_engine(args):
 
     try:
         return build_engine(args.model, device=args.device or "auto", dtype=args.dtype or "auto",
-                            decoder=args.decoder or "auto")
+                            decoder=args.decoder or "auto", cpu_int8=bool(args.cpu_int8))
     except (ModelLoadError, ValueError) as exc:
         raise CliError(str(exc)) from None
 

@@ -10,6 +10,7 @@ queue_size = 16
 roots = ["~/Music", "~/Documents/REAPER Media"]   # request file paths must lie under these
 models_dir = "~/Music/MusicGen Models"  # fine-tunes and local models, listed by /musicgen/models
 switch_models = false      # true: a request's `model` may name another model (docs/engine.md)
+cpu_int8 = false           # true: x86 CPUs read int8 copies of the decoder's weights (docs/performance.md)
 engine = ["http://gpu-box:9310"]  # generate on remote workers instead of here (docs/remote.md)
 engine_token = "..."       # the workers' --token
 
@@ -114,6 +115,7 @@ class ServeConfig:
     inbox_poll_s: float = 0.25
     models_dir: Path = field(default_factory=lambda: Path.home() / "Music" / "MusicGen Models")
     switch_models: bool = False   # a request's ``model`` may name another model (loaded when its turn comes)
+    cpu_int8: bool = False        # the C step reads int8 copies of the decoder's weights (opt-in)
 
     @property
     def inbox(self) -> Path:
@@ -123,7 +125,7 @@ class ServeConfig:
 _SCALARS = {"model": str, "device": str, "dtype": str, "decoder": str, "host": str, "osc_port": int,
             "output_dir": Path, "state_dir": Path, "inbox_dir": Path, "token": str, "queue_size": int,
             "verbose": bool, "inbox_poll_s": float, "stems_model": str, "models_dir": Path,
-            "switch_models": bool, "engine_token": str, "engine_ca": Path}
+            "switch_models": bool, "engine_token": str, "engine_ca": Path, "cpu_int8": bool}
 _TABLES = ("defaults", "presets", "reaper", "midi")
 
 
@@ -206,8 +208,10 @@ def _engine_urls(value) -> list[str]:
 def _coerce(kind, value):
     if kind is Path:
         return Path(os.path.expanduser(str(value)))
-    if kind is bool:
-        return bool(value)
+    if kind is bool:  # TOML true/false only: bool("false") would be True
+        if not isinstance(value, bool):
+            raise TypeError(f"not a boolean: {value!r}")
+        return value
     return kind(value)
 
 

@@ -59,7 +59,8 @@ def serve_main(args) -> int:
                  "stems_model": getattr(args, "stems_model", None),
                  "models_dir": getattr(args, "models_dir", None),
                  "switch_models": getattr(args, "switch_models", None) or None, "engine": getattr(args, "engine", None),
-                 "engine_token": getattr(args, "engine_token", None), "engine_ca": getattr(args, "engine_ca", None)}
+                 "engine_token": getattr(args, "engine_token", None), "engine_ca": getattr(args, "engine_ca", None),
+                 "cpu_int8": getattr(args, "cpu_int8", None)}
         cfg = build_serve_config(flags, file_data)
         announce = _parse_targets(announce_raw)
     except ConfigError as exc:
@@ -102,9 +103,12 @@ def serve_main(args) -> int:
     if cfg.engine:  # where the workers run it; this machine's GPU advice does not apply
         where = f"{engine.loaded.dtype} via {engine.describe()['engine']}"
     else:
+        from .engine.int8_switch import status
         from .engine.placement import placement_line
 
         where = placement_line(engine.loaded.device, engine.loaded.dtype, cfg.device, cfg.dtype)
+        if engine.cpu_int8_isa:
+            where += f"; {status(engine.cpu_int8_isa)}"
     print(f"musicgen-bridge {__version__} ready: model {engine.loaded.spec} on {engine.loaded.device}, "
           f"OSC {daemon.osc.address[0]}:{daemon.osc.address[1]} ({where})", file=sys.stderr, flush=True)
     try:
@@ -129,7 +133,8 @@ def _build_engine(cfg: ServeConfig, *, model_flag: str | None):
         from .engine.loading import ModelLoadError
 
         try:
-            return build_engine(cfg.model, device=cfg.device, dtype=cfg.dtype, decoder=cfg.decoder), None
+            return build_engine(cfg.model, device=cfg.device, dtype=cfg.dtype, decoder=cfg.decoder,
+                                cpu_int8=cfg.cpu_int8), None
         except (ModelLoadError, ValueError) as exc:
             raise CliError(str(exc)) from None
     from .engine.specs import pick_device

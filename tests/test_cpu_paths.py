@@ -153,14 +153,13 @@ def test_int8_step_stays_close_to_fp32(isa, monkeypatch):
     eng16.loaded.model.to(torch.bfloat16)
     eng16.loaded.dtype = torch.bfloat16
     inputs = _inputs(eng32, "text", batch=1)
+    monkeypatch.delenv(cpu_kernels.INT8_ENV, raising=False)
     ref = _forced_logits(eng32.loaded, inputs, 20, c_step=False)
-    monkeypatch.setenv(cpu_kernels.INT8_ENV, "0")
     bf16 = _forced_logits(eng16.loaded, inputs, 20, c_step=True)
-    monkeypatch.setenv(cpu_kernels.INT8_ENV, "1")
     with torch.inference_mode():
-        runner = fast_decoder.start_decoding(eng16.loaded, inputs, 20, guided=True)[0]
+        runner = fast_decoder.start_decoding(eng16.loaded, inputs, 20, guided=True, cpu_int8=True)[0]
         assert cpu_step.cpu_step_for(runner).isa == f"{isa}-int8"
-    int8 = _forced_logits(eng16.loaded, inputs, 20, c_step=True)
+    int8 = _forced_logits(eng16.loaded, inputs, 20, c_step=True, cpu_int8=True)
     assert torch.isfinite(int8).all()
     agree = {name: (x.argmax(-1) == ref.argmax(-1)).float().mean().item() for name, x in (("bf16", bf16), ("int8", int8))}
     dist = {name: (x - ref).abs().mean().item() for name, x in (("bf16", bf16), ("int8", int8))}
@@ -219,14 +218,132 @@ def test_int8_step_tiny(tiny_pair, isa, batch, monkeypatch):
         pytest.skip("no C compiler here")
     eng32, lm16 = tiny_pair
     inputs = _inputs(eng32, "text", batch=batch)
+    monkeypatch.delenv(cpu_kernels.INT8_ENV, raising=False)
     ref = _forced_logits(eng32.loaded, inputs, 12, c_step=False)
-    monkeypatch.setenv(cpu_kernels.INT8_ENV, "0")
     bf16 = _forced_logits(lm16, inputs, 12, c_step=True)
-    monkeypatch.setenv(cpu_kernels.INT8_ENV, "1")
-    int8 = _forced_logits(lm16, inputs, 12, c_step=True)
+    int8 = _forced_logits(lm16, inputs, 12, c_step=True, cpu_int8=True)
     assert torch.isfinite(int8).all()
     rows = 2 * batch
     per_row = {name: (x - ref).abs().reshape(12, rows, -1).mean(dim=(0, 2)) for name, x in (("bf16", bf16), ("int8", int8))}
     assert (per_row["int8"] <= 4 * per_row["bf16"] + 0.01 * ref.std()).all(), per_row
     assert (int8.argmax(-1) == ref.argmax(-1)).float().mean().item() >= 0.8
     assert (int8 - bf16).abs().mean().item() > 0  # the int8 copies were used
+
+
+# --cpu-int8 and the cpu_int8 config key (issue 18): the choice, then the real engine
+
+
+@pytest.mark.parametrize("asked,env,wanted,note", [
+    (False, None, False, None), (True, None, True, None), (True, "", True, None), (True, " 1 ", True, None),
+    (False, "1", True, "overrides the off setting"), (True, "0", False, "overrides the on setting"),
+    (False, "yes", True, "overrides"), (True, "off", False, "overrides"),
+    (True, "maybe", True, "neither 1 nor 0; ignored"), (False, "2", False, "ignored")])
+def test_int8_env_overrides_flag_and_config(asked, env, wanted, note):
+    from bridge.engine import int8_switch
+
+    got, why = int8_switch.resolve(asked, env)
+    assert got is wanted
+    assert (why is None) if note is None else (note in why and "MUSICGEN_BRIDGE_INT8" in why)
+
+
+_ZEN4_BF16 = {"device": "cpu", "decoder": "fast", "isa": "avx512bf16", "kernels_off": False, "weights_dtype": "bf16"}
+
+
+@pytest.mark.parametrize("machine,why", [
+    ({}, None),
+    ({"isa": "avx2"}, None),
+    ({"device": "cuda", "isa": None, "weights_dtype": "fp16"}, "the model runs on cuda"),
+    ({"device": "mps", "isa": None, "weights_dtype": "fp32"}, "the model runs on mps"),
+    ({"decoder": "transformers"}, "--decoder transformers does not use the C step"),
+    ({"kernels_off": True}, "turned off"),
+    ({"isa": None, "weights_dtype": "fp32"}, "this CPU has no C step"),      # Apple silicon, old x86
+    ({"weights_dtype": "fp32"}, "weights are fp32"),                        # --dtype fp32
+    ({"compiler": False}, "did not build"),
+])
+def test_int8_plan_on_simulated_machines(machine, why):
+    """Asked for where the C step cannot read int8: one line saying why, never an error; the
+    int8 kernel is built only where everything else allows it."""
+    from bridge.engine import int8_switch
+
+    built = []
+    compiler = machine.pop("compiler", True)
+    facts = {**_ZEN4_BF16, **machine}
+    expected = ("avx2" if facts["isa"] == "avx2" else "avx512") + "-int8"
+
+    def int8_step():
+        built.append(True)
+        return expected if compiler else None
+
+    step_isa, note = int8_switch.plan(True, **facts, int8_step=int8_step)
+    if why is None:
+        assert step_isa == expected and note is None
+        assert int8_switch.status(step_isa) == f"int8 decoder weights ({expected} C step)"
+    else:
+        assert step_isa is None and why in note and note.startswith("int8 decoder weights asked for but not used")
+        assert "\n" not in note and int8_switch.status(step_isa) == ""
+        assert built == ([True] if why == "did not build" else [])
+    assert int8_switch.plan(False, **facts, int8_step=int8_step) == (None, None)  # off by default
+
+
+def _int8_step_runs_here():
+    if cpu_kernels.isa() is None or cpu_kernels.step_kernel(int8=True) is None:
+        pytest.skip("no C step for this CPU, or no C compiler")
+
+
+def _step_isas(engine, monkeypatch):
+    """The instruction sets of the C steps that decode one short clip on ``engine``."""
+    from bridge.engine import Conditioning, Sampling, cpu_step
+
+    calls = []
+    original = cpu_step.CpuStep.__call__
+    monkeypatch.setattr(cpu_step.CpuStep, "__call__", lambda self, *a: calls.append(self.isa) or original(self, *a))
+    out = engine.generate(Conditioning(prompt="dusty drums"), 0.5, Sampling(), seed=3)
+    monkeypatch.setattr(cpu_step.CpuStep, "__call__", original)
+    assert out.audio.shape == (1, 1, 16000) and torch.isfinite(torch.from_numpy(out.audio)).all()
+    return set(calls)
+
+
+def test_cpu_int8_flag_reaches_the_c_step(tiny_model, monkeypatch):
+    """``generate --cpu-int8`` builds an engine whose C step reads int8 weights; without the
+    flag it does not; ``MUSICGEN_BRIDGE_INT8=0`` overrides the flag."""
+    from bridge import cli
+    from bridge.engine import cpu_step
+
+    monkeypatch.delenv(cpu_kernels.INT8_ENV, raising=False)
+    _int8_step_runs_here()
+    parse = cli.build_parser().parse_args
+    eng = cli._load_engine(parse(["generate", "x", "--model", str(tiny_model), "--device", "cpu", "--cpu-int8"]))
+    assert eng.cpu_int8 and eng.cpu_int8_isa.endswith("-int8") and eng.describe()["cpu_int8"] is True
+    inputs = _inputs(eng, "text", batch=1)
+    with torch.inference_mode():
+        runner = fast_decoder.start_decoding(eng.loaded, inputs, 5, guided=True, cpu_int8=eng.cpu_int8)[0]
+        assert cpu_step.cpu_step_for(runner).isa == eng.cpu_int8_isa
+    assert _step_isas(eng, monkeypatch) == {eng.cpu_int8_isa}
+    monkeypatch.setenv(cpu_kernels.INT8_ENV, "0")
+    assert not any(isa.endswith("-int8") for isa in _step_isas(eng, monkeypatch))
+    monkeypatch.delenv(cpu_kernels.INT8_ENV)
+
+    off = cli._load_engine(parse(["generate", "x", "--model", str(tiny_model), "--device", "cpu"]))
+    assert not off.cpu_int8 and off.cpu_int8_isa is None and off.describe()["cpu_int8"] is False
+    isas = _step_isas(off, monkeypatch)
+    assert isas and not any(isa.endswith("-int8") for isa in isas)
+
+
+@pytest.mark.parametrize("flags,why", [({"dtype": "fp32"}, "weights are fp32"),
+                                       ({"decoder": "transformers"}, "--decoder transformers")])
+def test_cpu_int8_where_the_c_step_does_not_run_warns_in_one_line(tiny_model, monkeypatch, caplog, flags, why):
+    """Asked for with fp32 weights or transformers' decoder: the engine loads and generates
+    without int8, and one warning says why."""
+    import logging
+
+    from bridge.engine import build_engine
+
+    monkeypatch.delenv(cpu_kernels.INT8_ENV, raising=False)
+    if cpu_kernels.isa() is None:
+        pytest.skip("no C step for this CPU (the warning then names that)")
+    with caplog.at_level(logging.WARNING, logger="bridge.engine"):
+        eng = build_engine(str(tiny_model), device="cpu", cpu_int8=True, **flags)
+    notes = [r.getMessage() for r in caplog.records if "int8" in r.getMessage()]
+    assert len(notes) == 1 and why in notes[0] and "not used" in notes[0], notes
+    assert not eng.cpu_int8 and eng.cpu_int8_isa is None
+    assert not any(isa.endswith("-int8") for isa in _step_isas(eng, monkeypatch))

@@ -356,13 +356,43 @@ def test_non_loopback_without_token_refuses_to_start(tiny_model, tmp_path):
     assert lines[-1].startswith("musicgen-bridge: error: refusing to listen on 0.0.0.0 without --token")
 
 
-def test_bad_config_is_one_line(tiny_model, tmp_path):
+@pytest.mark.parametrize("text,needle", [("osc_port = [1,2\n", "not valid TOML"),
+                                         ('cpu_int8 = "yes"\n', "config key 'cpu_int8' must be bool, got 'yes'"),
+                                         ("switch_models = 1\n", "config key 'switch_models' must be bool")])
+def test_bad_config_is_one_line(tiny_model, tmp_path, text, needle):
     cfg = tmp_path / "bad.toml"
-    cfg.write_text("osc_port = [1,2\n")
+    cfg.write_text(text)
     d = DaemonProc(tiny_model, tmp_path / "state", tmp_path / "out", "--config", cfg)
     d.start(wait=False)
     assert d.proc.wait(60) != 0
-    assert "not valid TOML" in d.log() and "Traceback" not in d.log()
+    lines = [line for line in d.log().splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in d.log(), d.log()
+
+
+def test_cpu_int8_config_key_is_said_on_the_ready_line(tiny_model, tmp_path):
+    """``cpu_int8 = true``: the ready line says the C step reads int8 weights, or a warning
+    says why it cannot here; ``--no-cpu-int8`` on the command line wins over the file."""
+    from bridge.engine import cpu_kernels
+
+    cfg = tmp_path / "int8.toml"
+    cfg.write_text("cpu_int8 = true\n")
+    env = {cpu_kernels.INT8_ENV: ""}  # not set: the config decides
+    d = DaemonProc(tiny_model, tmp_path / "state", tmp_path / "out", "--config", cfg, "--device", "cpu", env=env)
+    d.start()
+    try:
+        ready = [line for line in d.log().splitlines() if " ready: " in line][-1]
+        if cpu_kernels.isa() is not None and cpu_kernels.step_kernel(int8=True) is not None:
+            assert "int8 decoder weights (" in ready and "-int8 C step)" in ready, ready
+        else:
+            assert "int8 decoder weights asked for but not used" in d.log() and "int8 decoder" not in ready
+    finally:
+        assert d.stop() == 0
+    d = DaemonProc(tiny_model, tmp_path / "state", tmp_path / "out", "--config", cfg, "--device", "cpu",
+                   "--no-cpu-int8", env=env).start()
+    try:
+        assert "int8 decoder weights" not in d.log()  # neither on nor asked for
+    finally:
+        assert d.stop() == 0
 
 
 def test_liblo_oscsend_and_oscdump_peers(daemon, tmp_path):

@@ -17,6 +17,7 @@ from bridge.engine.decoders import transformers_decode
 from bridge.engine.fast_decoder import fast_decode
 from bridge.engine.loading import LoadedModel, load_model
 from bridge.engine.runner import DecoderRunner
+from bridge.engine.step_check import forced_logits as _forced_logits
 from bridge.engine.steps import CudaGraphStep, StaticStep
 from bridge.engine.weights import weights_of
 from bridge.melody import Note, chroma_from_notes
@@ -322,24 +323,6 @@ def test_bf16_cpu_kernel_matches_torch(amx, amx_setting):
     too_many = torch.randn(cpu_kernels.MAX_ROWS + 1, 1024, dtype=torch.bfloat16)
     assert cpu_kernels.bf16_linear(too_many, w) is None  # too many rows: torch's
     assert cpu_kernels.bf16_linear(x, w[:2056]) is None  # outer size not a multiple of 16: torch's
-
-
-def _forced_logits(lm: LoadedModel, inputs: dict, steps: int, c_step: bool) -> torch.Tensor:
-    """Logits of the prefill and ``steps - 1`` steps fed the same random codes (teacher forcing),
-    through the eager step or the C step (:mod:`bridge.engine.cpu_step`)."""
-    from bridge.engine.cpu_step import CpuStep, cpu_step_for
-
-    with torch.inference_mode():
-        runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, steps, guided=True)
-        weights, rows = runner.weights, runner.rows
-        step = cpu_step_for(runner) if c_step else runner.step
-        assert not c_step or isinstance(step, CpuStep)
-        out = [runner.prefill(torch.cat([ids, ids]))]
-        gen = torch.Generator().manual_seed(0)
-        vocab, codebooks = weights.heads_w[0].shape[0], len(weights.embed_tokens)
-        for i in range(steps - 1):
-            out.append(step(torch.randint(0, vocab, (rows, codebooks), generator=gen), ids.shape[-1] + i))
-        return torch.stack(out)
 
 
 def _needs_cpu_kernels():

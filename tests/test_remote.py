@@ -283,9 +283,11 @@ def test_tls_worker_and_its_certificate(tiny_model, tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(crt)],
                    check=True, capture_output=True)
-    w = WorkerProc(tiny_model, tmp_path / "logs", "--tls-cert", crt, "--tls-key", key).start()
+    w = WorkerProc(tiny_model, tmp_path / "logs", "--tls-cert", crt, "--tls-key", key, "--cpu-int8").start()
     try:
         assert f"https://127.0.0.1:{w.port}/v1" in w.log()
+        # --cpu-int8 reached the engine: its ready line says so, or a warning says why not here
+        assert "int8 decoder weights (" in w.log() or "int8 decoder weights asked for but not used" in w.log()
         url = f"https://localhost:{w.port}"
         with pytest.raises(RemoteEngineError, match="CERTIFICATE_VERIFY_FAILED"):
             RemoteEngine([url]).connect()

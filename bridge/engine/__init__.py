@@ -32,11 +32,13 @@ def place_codec(lm: LoadedModel, decoder: str) -> None:
 
 
 def build_engine(model: str | None = None, *, device: str = "auto", dtype: str = "auto",
-                 decoder: str = "auto") -> Engine:
+                 decoder: str = "auto", cpu_int8: bool = False) -> Engine:
     """Load ``model`` (default: ``$MUSICGEN_BRIDGE_MODEL`` or ``small``) and wrap it in an Engine.
 
     ``decoder="auto"`` picks the project's fast decoder (``DECODERS`` in :mod:`.decoders` lists
-    the decoders by name).
+    the decoders by name). ``cpu_int8``: the C step reads int8 copies of the decoder's weights
+    (opt-in; ``MUSICGEN_BRIDGE_INT8`` overrides; where it cannot run, a warning says why and the
+    engine runs without it: :mod:`.int8_switch`).
     """
     lm = load_model(model or default_model_spec(), device=device, dtype=dtype)
     if decoder == "auto":
@@ -54,7 +56,39 @@ def build_engine(model: str | None = None, *, device: str = "auto", dtype: str =
         from .fast_decoder import prepare
 
         prepare(lm)  # the C kernels' first build happens here, not in the first request
+    _set_cpu_int8(engine, cpu_int8)
     return engine
+
+
+def _set_cpu_int8(engine: Engine, asked: bool) -> None:
+    """Turn the int8 C step on where it runs (its kernel built now, not in the first request);
+    where it does not, log why in one line."""
+    import os
+
+    import torch
+
+    from . import cpu_kernels, cpu_step, int8_switch
+
+    wanted, note = int8_switch.resolve(asked, os.environ.get(int8_switch.ENV))
+    if note:
+        log.warning("%s", note)
+    lm = engine.loaded
+    weights = next(lm.model.decoder.parameters()).dtype
+    names = {torch.bfloat16: "bf16", torch.float32: "fp32", torch.float16: "fp16"}
+    kernels_off = "0" in (os.environ.get(cpu_kernels.ENV, "1"), os.environ.get(cpu_step.ENV, "1"))
+    on_cpu = lm.device == "cpu"
+
+    def int8_step():
+        found = cpu_kernels.step_kernel(int8=True)
+        return found[2] if found is not None else None
+
+    step_isa, note = int8_switch.plan(wanted, device=lm.device, decoder=engine.decoder,
+                                      isa=cpu_kernels.isa() if on_cpu else None, kernels_off=kernels_off,
+                                      weights_dtype=names.get(weights, str(weights)), int8_step=int8_step)
+    if note:
+        log.warning("%s", note)
+    engine.cpu_int8 = step_isa is not None
+    engine.cpu_int8_isa = step_isa
 
 
 __all__ = ["build_engine", "Engine", "Conditioning", "Sampling", "GenerationOutput", "Cancelled",

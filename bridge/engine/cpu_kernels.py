@@ -293,11 +293,6 @@ def kernel():
     return lib
 
 
-def int8_requested() -> bool:
-    """Whether ``MUSICGEN_BRIDGE_INT8=1`` asks for int8 decoder weights (opt-in, off by default)."""
-    return os.environ.get(INT8_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
-
-
 def step_kernel(int8: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
     """``(library, step function name, isa)`` of the whole-step C function for this CPU (see
     :func:`isa`), or None where there is none (no kernels for this CPU, no compiler, or

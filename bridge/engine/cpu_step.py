@@ -15,6 +15,9 @@ Used when all of these hold (else the eager step runs): a C step for this CPU is
 :data:`~.cpu_kernels.MAX_ROWS` rows, exact (erf) GELU, layer norms with weight and bias and one epsilon,
 widths the kernel takes (hidden and feed-forward sizes multiples of 32, vocabulary a multiple of
 16, head size a multiple of 16 up to 256), and ``MUSICGEN_BRIDGE_CPU_STEP`` not set to ``0``.
+
+With ``--cpu-int8`` (the runner's ``cpu_int8``; :mod:`.int8_switch` decides) its products read
+int8 copies of the weight matrices (:func:`int8_weights`) instead of the bf16 ones.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import ctypes
 import logging
 import os
 
-from . import cpu_kernels
+from . import cpu_kernels, int8_switch
 
 log = logging.getLogger("bridge.engine")
 
@@ -164,10 +167,15 @@ def int8_weights(weights) -> dict:
 
 
 def cpu_step_for(runner) -> CpuStep | None:
-    """The C step for ``runner``, or None where it does not apply (the eager step runs)."""
+    """The C step for ``runner``, or None where it does not apply (the eager step runs).
+
+    It reads int8 copies of the weights when ``runner.cpu_int8`` (the engine's ``--cpu-int8`` or
+    ``cpu_int8`` config key, :mod:`.int8_switch`) asks for them, unless ``MUSICGEN_BRIDGE_INT8``
+    is set to 1 or 0, which wins; the bf16 step runs should the int8 one not build."""
     if os.environ.get(ENV, "1") == "0" or runner.weights.device.type != "cpu":
         return None  # (a CUDA or MPS model never builds the CPU kernels)
-    found = cpu_kernels.step_kernel(int8=cpu_kernels.int8_requested())
+    int8 = int8_switch.resolve(getattr(runner, "cpu_int8", False), os.environ.get(int8_switch.ENV))[0]
+    found = (int8 and cpu_kernels.step_kernel(int8=True)) or cpu_kernels.step_kernel()
     if found is None:
         return None
     why = _unsupported(runner)

@@ -40,9 +40,13 @@ from .weights import linear_for, weights_of
 
 
 def fast_decode(lm: LoadedModel, inputs: dict, max_new_tokens: int, sampling, on_step: Callable[[int], None],
-                preview: PreviewChunk | None = None, keep_going: Callable[[], None] | None = None):
+                preview: PreviewChunk | None = None, keep_going: Callable[[], None] | None = None,
+                cpu_int8: bool = False):
     """The fast decoder: same contract as ``transformers_decode``; returns audio
     ``(batch, channels, samples)`` including an audio prompt's audio first.
+
+    ``cpu_int8``: the C step reads int8 copies of the decoder's weights where it runs
+    (:mod:`.int8_switch`; ``MUSICGEN_BRIDGE_INT8`` overrides).
 
     ``preview`` (optional) receives, in order, numpy chunks ``(batch, channels, samples)`` of the
     newly generated audio (the prompt excluded) roughly every
@@ -55,7 +59,7 @@ def fast_decode(lm: LoadedModel, inputs: dict, max_new_tokens: int, sampling, on
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     guided = sampling.cfg is not None and sampling.cfg > 1
     with torch.inference_mode():
-        runner, ids, pattern, pad_id = start_decoding(lm, inputs, max_new_tokens, guided)
+        runner, ids, pattern, pad_id = start_decoding(lm, inputs, max_new_tokens, guided, cpu_int8=cpu_int8)
         batch = ids.shape[0]
         first = ids.shape[-1]
         length = pattern.shape[-1]
@@ -89,17 +93,19 @@ def fast_decode(lm: LoadedModel, inputs: dict, max_new_tokens: int, sampling, on
 
 fast_decode.supports_preview = True
 fast_decode.supports_keep_going = True
+fast_decode.supports_cpu_int8 = True
 
 
-def start_decoding(lm: LoadedModel, inputs: dict, max_new_tokens: int, guided: bool):
+def start_decoding(lm: LoadedModel, inputs: dict, max_new_tokens: int, guided: bool, cpu_int8: bool = False):
     """What a generation starts from: ``(runner, ids, pattern, pad_id)``. The runner has the
     text (and chroma) encoded and a cache long enough; ``ids (batch, codebooks, n)`` are the
     first decoder tokens (start token, then any audio prompt's codes) and ``pattern (batch,
-    codebooks, n + max_new_tokens)`` transformers' delay-pattern mask."""
+    codebooks, n + max_new_tokens)`` transformers' delay-pattern mask. ``cpu_int8``: the
+    runner's C step reads int8 weights (see :func:`fast_decode`)."""
     batch = int(inputs["input_ids"].shape[0])
     ids, pattern, pad_id = build_pattern(lm.model, inputs, batch, max_new_tokens)
     runner = DecoderRunner(weights_of(lm.model), encode_conditioning(lm, inputs, guided),
-                           2 * batch if guided else batch, pattern.shape[-1])
+                           2 * batch if guided else batch, pattern.shape[-1], cpu_int8=cpu_int8)
     return runner, ids, pattern, pad_id
 
 

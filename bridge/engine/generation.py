@@ -71,12 +71,16 @@ class GenerationOutput:
 class Engine:
     """Keeps one loaded model and generates with it. Not thread-safe: one job at a time."""
 
-    def __init__(self, lm: LoadedModel, decoder: str = "transformers"):
+    def __init__(self, lm: LoadedModel, decoder: str = "transformers", cpu_int8: bool = False):
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}")
         self.loaded = lm  # named "loaded" for the callers (render, cli, daemon)
         self.decoder = decoder
         self._decode = DECODERS[decoder]
+        #: The C step reads int8 copies of the decoder's weights (:mod:`.int8_switch`; set by
+        #: ``build_engine`` only where it runs, ``cpu_int8_isa`` then naming the step).
+        self.cpu_int8 = cpu_int8
+        self.cpu_int8_isa: str | None = None
 
     @property
     def sr(self) -> int:
@@ -90,7 +94,7 @@ class Engine:
         lm = self.loaded
         return {"model": lm.spec, "model_source": lm.source, "device": lm.device,
                 "dtype": str(lm.dtype).replace("torch.", ""), "melody": lm.is_melody,
-                "sr": lm.sr, "channels": lm.channels, "decoder": self.decoder}
+                "sr": lm.sr, "channels": lm.channels, "decoder": self.decoder, "cpu_int8": bool(self.cpu_int8_isa)}
 
     def generate(self, cond: Conditioning, duration_s: float, sampling: Sampling, *, seed: int,
                  variations: int = 1, hook: ProgressHook | None = None,
@@ -158,6 +162,8 @@ class Engine:
                 extra["preview"] = on_chunk
             if getattr(self._decode, "supports_keep_going", False):
                 extra["keep_going"] = lambda _on_step=on_step, _steps=max_new: _on_step(_steps)
+            if self.cpu_int8 and getattr(self._decode, "supports_cpu_int8", False):
+                extra["cpu_int8"] = True
             with torch.inference_mode():
                 out = self._decode(lm, inputs, max_new, sampling, on_step, **extra)
             audio = out.float().cpu().numpy()

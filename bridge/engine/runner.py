@@ -29,8 +29,11 @@ def _layer_norm(x, ln):
 class DecoderRunner:
     """Runs the MusicGen decoder one step at a time over a static KV cache."""
 
-    def __init__(self, weights: DecoderWeights, cond: EncodedConditioning, rows: int, max_tokens: int):
+    def __init__(self, weights: DecoderWeights, cond: EncodedConditioning, rows: int, max_tokens: int,
+                 cpu_int8: bool = False):
         self.weights = weights
+        #: Whether the C step should read int8 copies of the weights (:mod:`.int8_switch`).
+        self.cpu_int8 = cpu_int8
         self.cond = cond
         self.rows = rows
         self.prefix_len = cond.prefix_len

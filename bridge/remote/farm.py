@@ -50,10 +50,11 @@ class FarmWorker:
     """One replica: a loaded model, its job runner and the worker app."""
 
     def __init__(self, model: str | None = None, device: str = "auto", dtype: str = "auto", decoder: str = "auto",
-                 token: str | None = None, queue_size: int = 2, max_upload_mb: float = MAX_BODY_BYTES / 2**20):
+                 token: str | None = None, queue_size: int = 2, max_upload_mb: float = MAX_BODY_BYTES / 2**20,
+                 cpu_int8: bool = False):
         from ..engine import build_engine
 
-        engine = build_engine(model, device=device, dtype=dtype, decoder=decoder)
+        engine = build_engine(model, device=device, dtype=dtype, decoder=decoder, cpu_int8=cpu_int8)
         self.runner = JobRunner(engine, queue_size=int(queue_size))
         self.worker_app = build_app(self.runner, token=token or os.environ.get(TOKEN_ENV) or None,
                              max_body_bytes=int(float(max_upload_mb) * 2**20))
@@ -70,15 +71,30 @@ def _number(args: dict, key: str, kind, default):
         raise ValueError(f"farm argument {key} must be a number, got {value!r}") from None
 
 
+def _switch(args: dict, key: str) -> bool:
+    """A true/false farm argument (``key=true``, ``key=0``, ...; absent: false)."""
+    value = args.get(key, False)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"farm argument {key} must be true or false, got {value!r}")
+
+
 def build(args: dict):
     """Ray Serve application builder (``serve run bridge.remote.farm:build key=value ...``).
 
     Keys: ``model``, ``device``, ``dtype``, ``decoder``, ``token``, ``queue_size``,
     ``max_upload_mb``, ``num_replicas`` (default 1), ``num_gpus`` per replica (default 1 when
-    ``device`` is cuda or auto on a machine with CUDA, else 0), ``num_cpus`` per replica.
+    ``device`` is cuda or auto on a machine with CUDA, else 0), ``num_cpus`` per replica,
+    ``cpu_int8`` (true: CPU replicas read int8 copies of the decoder's weights, as ``--cpu-int8``).
     """
     args = dict(args or {})
     queue_size = _number(args, "queue_size", int, 2)
+    cpu_int8 = _switch(args, "cpu_int8")
     device = str(args.get("device", "auto"))
     default_gpus = 1.0 if device == "cuda" else 0.0
     if device == "auto":
@@ -101,4 +117,5 @@ def build(args: dict):
     return deployment.bind(model=args.get("model"), device=device, dtype=str(args.get("dtype", "auto")),
                            decoder=str(args.get("decoder", "auto")), token=args.get("token"),
                            queue_size=queue_size,
-                           max_upload_mb=_number(args, "max_upload_mb", float, MAX_BODY_BYTES / 2**20))
+                           max_upload_mb=_number(args, "max_upload_mb", float, MAX_BODY_BYTES / 2**20),
+                           cpu_int8=cpu_int8)

@@ -29,6 +29,9 @@ def add_worker_parser(sub) -> None:
     w.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     w.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     w.add_argument("--decoder", default="auto", help="transformers (reference) or fast when available")
+    from ..cli import add_cpu_int8_flag
+
+    add_cpu_int8_flag(w)
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for the LAN)")
     w.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0: any free)")
     w.add_argument("--token", help=f"secret every request must carry (required off loopback; or ${TOKEN_ENV})")
@@ -84,7 +87,8 @@ def worker_main(args) -> int:
 
     sock = _bind(args.host, args.port)
     try:
-        engine = build_engine(args.model, device=args.device, dtype=args.dtype, decoder=args.decoder)
+        engine = build_engine(args.model, device=args.device, dtype=args.dtype, decoder=args.decoder,
+                              cpu_int8=bool(args.cpu_int8))
     except (ModelLoadError, ValueError) as exc:
         sock.close()
         raise CliError(str(exc)) from None
@@ -108,9 +112,12 @@ def _serve(app, runner, sock: socket.socket, args, engine) -> int:
 
     async def startup(sockets=None):
         await original_startup(sockets=sockets)
+        from ..engine.int8_switch import status
+
         d = engine.describe()
+        int8 = f", {status(engine.cpu_int8_isa)}" if engine.cpu_int8_isa else ""
         print(f"musicgen-bridge {__version__} worker ready: model {d['model']} on {d['device']} "
-              f"({d['dtype']}, {d['decoder']}), {scheme}://{shown}:{port}{PREFIX}", file=sys.stderr, flush=True)
+              f"({d['dtype']}, {d['decoder']}{int8}), {scheme}://{shown}:{port}{PREFIX}", file=sys.stderr, flush=True)
 
     server.startup = startup
     try:

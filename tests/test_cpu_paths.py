@@ -176,12 +176,6 @@ def test_row_streams_rule(vendor, forced, streams):
     assert cpu_kernels.row_streams(vendor, forced) is streams
 
 
-def test_int8_build_flags():
-    assert cpu_kernels.int8_flags("avx512", ZEN4) == ("-DWEIGHTS_INT8", "-mavx512vnni")
-    assert cpu_kernels.int8_flags("avx512", SKYLAKE_X) == ("-DWEIGHTS_INT8",)
-    assert cpu_kernels.int8_flags("avx2", ZEN4) == ("-DWEIGHTS_INT8",)  # a forced AVX2 step stays AVX2
-
-
 @pytest.mark.parametrize("streams", ["0", "1"])
 def test_bf16_step_with_either_weight_pattern(tiny_pair, streams, monkeypatch):
     """The AVX512-BF16 products of one or two rows read the weights as row streams or as
@@ -197,20 +191,13 @@ def test_bf16_step_with_either_weight_pattern(tiny_pair, streams, monkeypatch):
     _check_c_step(eng32.loaded, lm16, _inputs(eng32, "text", batch=1), 20)
 
 
-@pytest.mark.parametrize("isa", ["avx2", "avx512", "avx512-words"])
+@pytest.mark.parametrize("isa", ["avx2", "avx512"])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_int8_step_tiny(tiny_pair, isa, batch, monkeypatch):
-    """The int8 step on the tiny model: widths of 32 and 64 (a half line at the end of each
-    AVX-512 row), 2 rows and 6 rows (a group of 4 input rows, then 2): every row close to fp32
-    (within 4x the bf16 step's distance) and top codes mostly equal. On AVX-512 with VNNI both
-    ways of multiplying run: digits (vpdpbusd) and, with VNNI hidden, words (vpmaddwd)."""
-    flags = cpu_kernels.cpu_flags()
-    if isa == "avx512-words":
-        if "avx512_vnni" not in flags:
-            pytest.skip("the plain AVX-512 int8 step is the avx512 case here")
-        isa, flags = "avx512", flags - {"avx512_vnni"}
-        monkeypatch.setattr(cpu_kernels, "cpu_flags", lambda: flags)
-    if cpu_kernels.pick_isa(flags, isa)[0] != isa:
+    """The int8 step on the tiny model: widths of 32 and 64 (rows padded to 64 in the packed
+    copies), 2 rows and 6 rows (three pairs of input rows on the same weights): every row close to fp32
+    (within 4x the bf16 step's distance) and top codes mostly equal."""
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
         pytest.skip(f"this CPU has no {isa}")
     monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
     monkeypatch.setattr(cpu_kernels, "_state", {})

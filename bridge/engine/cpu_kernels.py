@@ -168,15 +168,6 @@ def row_streams(vendor: str, forced: str | None = None) -> bool:
     return vendor != "GenuineIntel"
 
 
-def int8_flags(which: str, flags) -> tuple[str, ...]:
-    """Compiler flags of the int8 step for ``which`` (``avx2`` or ``avx512``) on a CPU with
-    ``flags``: vpdpwssd products where AVX-512 comes with VNNI, else vpmaddwd + vpaddd."""
-    extra = ["-DWEIGHTS_INT8"]
-    if which == "avx512" and "avx512_vnni" in set(flags):
-        extra.append("-mavx512vnni")
-    return tuple(extra)
-
-
 def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
     """Build (once per source and flags; cached) and load the AVX512-BF16 kernels library, with
     AMX where the compiler has it (used where :func:`isa` is ``amx``), or None."""
@@ -268,7 +259,7 @@ def step_library(which: str | None, int8: bool = False,
         return None
     if int8:
         base = "avx2" if which == "avx2" else "avx512"
-        lib = _build_f32(base, (*int8_flags(base, cpu_flags()), *extra_flags), suffix="_int8")
+        lib = _build_f32(base, ("-DWEIGHTS_INT8", *extra_flags), suffix="_int8")
         return (lib, _F32_BUILDS[base][1] + "_int8", base + "-int8") if lib is not None else None
     if which in _F32_BUILDS:
         lib = _build_f32(which, extra_flags)
@@ -297,8 +288,8 @@ def step_kernel(int8: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
     """``(library, step function name, isa)`` of the whole-step C function for this CPU (see
     :func:`isa`), or None where there is none (no kernels for this CPU, no compiler, or
     ``MUSICGEN_BRIDGE_CPU_KERNEL=0``). ``int8``: the step reading int8 weights (integer
-    products on int16 inputs, ``csrc/int8_matvec.h``: AVX2, or AVX-512BW with VNNI where the CPU
-    has it; the isa is then ``avx2-int8`` or ``avx512-int8``)."""
+    products on int16 inputs, ``csrc/int8_matvec.h``: AVX2 or AVX-512BW; the isa is then
+    ``avx2-int8`` or ``avx512-int8``)."""
     key = ("step", bool(int8))
     if key in _state:
         return _state[key]

@@ -142,15 +142,27 @@ class CpuStep:
         return logits.view(-1, self.vocab)
 
 
+#: Weight rows per packed group and values per line of the int8 copies (``csrc/int8_matvec.h``).
+INT8_GROUP_ROWS = 4
+INT8_LINE = 64
+
+
 def quantize_int8(w):
-    """``w`` (N, K) as one uint8 buffer: N fp32 scales (symmetric, per output row: the row's
-    largest magnitude over 127), then the N x K int8 values ``round(w / scale)``."""
+    """``w`` (N, K; N a multiple of 4) as one uint8 buffer: N fp32 scales (symmetric, per
+    output row: the row's largest magnitude over 127), then the int8 values ``round(w /
+    scale)`` packed as ``csrc/int8_matvec.h`` reads them: rows in groups of 4, each group line
+    by line (64 values of each of its 4 rows in turn), rows zero-padded to a multiple of 64."""
     import torch
 
+    n, k = w.shape
     wf = w.float()
     scale = (wf.abs().amax(dim=1) / 127.0).clamp(min=1e-12)
     q = torch.round(wf / scale[:, None]).clamp(-127, 127).to(torch.int8)
-    return torch.cat([scale.contiguous().view(torch.uint8), q.reshape(-1).view(torch.uint8)])
+    kp = -(-k // INT8_LINE) * INT8_LINE
+    padded = torch.zeros((n, kp), dtype=torch.int8)
+    padded[:, :k] = q
+    packed = padded.reshape(n // INT8_GROUP_ROWS, INT8_GROUP_ROWS, kp // INT8_LINE, INT8_LINE).permute(0, 2, 1, 3)
+    return torch.cat([scale.contiguous().view(torch.uint8), packed.contiguous().reshape(-1).view(torch.uint8)])
 
 
 def int8_weights(weights) -> dict:

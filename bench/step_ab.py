@@ -18,8 +18,9 @@ which is where the paths differ.
 
 Prints, per path, the median ms/step, its ratio to the floor (the weight bytes it reads over
 the copy bandwidth, measured before and after, the mean of the two) and the median over the
-positions of the best bf16 path's time over this path's (its speed-up, measured at the same
-position within microseconds). A benchmark: needs an x86 CPU with AVX2+FMA and a C compiler.
+positions of the time of the bf16 step this CPU runs by default (its best instruction set)
+over this path's: its speed-up, both measured at the same position, milliseconds apart. A
+benchmark: needs an x86 CPU with AVX2+FMA and a C compiler.
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ def main(argv=None) -> int:
                 times[label].append(time.perf_counter() - t0)
     after = memory_bandwidth_gbs("cpu")
     bandwidth = (before + after) / 2
-    best_bf16 = min((lab for lab in labels if "-int8" not in lab), key=lambda lab: _median(times[lab]))
+    # the reference: the bf16 step this CPU runs by default (its best instruction set), if timed
+    best_bf16 = have[-1] if have[-1] in labels else min((lab for lab in labels if "-int8" not in lab),
+                                                           key=lambda lab: _median(times[lab]))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.arch}: {args.steps} positions, {rows} rows, {step_bytes / 1e9:.2f} GB of bf16 weights a step, "
           f"copy bandwidth {before:.1f} GB/s before, {after:.1f} after, threads {torch.get_num_threads()}, "

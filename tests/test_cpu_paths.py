@@ -177,10 +177,12 @@ def test_row_streams_rule(vendor, forced, streams):
 
 
 @pytest.mark.parametrize("streams", ["0", "1"])
-def test_bf16_step_with_either_weight_pattern(tiny_pair, streams, monkeypatch):
-    """The AVX512-BF16 products of one or two rows read the weights as row streams or as
-    interleaved blocks (Intel); both pass the C step's checks (the tiny model's width, 32, is
-    half a row-stream iteration: the tail is taken too)."""
+@pytest.mark.parametrize("batch", [1, 3, 4, 7])
+def test_bf16_step_with_either_weight_pattern(tiny_pair, streams, batch, monkeypatch):
+    """The AVX512-BF16 products read the weights as row streams (2 to 8 rows: groups of 8, 4, 2
+    and 1 input rows; beyond, blocks) or as interleaved blocks (Intel); both pass the C step's
+    checks (the tiny model's width, 32, is half a row-stream iteration: the tail is taken
+    too). 2, 6, 8 and 14 rows."""
     if cpu_kernels.pick_isa(cpu_kernels.cpu_flags())[0] not in ("avx512bf16", "amx"):
         pytest.skip("this CPU has no AVX512-BF16")
     monkeypatch.setenv(cpu_kernels.ROW_STREAMS_ENV, streams)
@@ -188,7 +190,7 @@ def test_bf16_step_with_either_weight_pattern(tiny_pair, streams, monkeypatch):
     if cpu_kernels.step_kernel() is None:
         pytest.skip("no C compiler here")
     eng32, lm16 = tiny_pair
-    _check_c_step(eng32.loaded, lm16, _inputs(eng32, "text", batch=1), 20)
+    _check_c_step(eng32.loaded, lm16, _inputs(eng32, "text", batch=batch), 20)
 
 
 @pytest.mark.parametrize("isa", ["avx2", "avx512"])

@@ -156,11 +156,12 @@ ROW_STREAMS_ENV = "MUSICGEN_BRIDGE_ROW_STREAMS"
 
 
 def row_streams(vendor: str, forced: str | None = None) -> bool:
-    """Whether the AVX512-BF16 products of one or two rows read each weight row whole, one after
-    the other (``csrc/bf16_matvec.h``'s row streams), rather than 16 rows side by side. Row
-    streams on every CPU but Intel's: on AMD Zen 4 they read the weights 1.2-1.4x faster; on
-    Intel Sapphire Rapids the interleaved blocks were measured at 1.07-1.15x the floor and row
-    streams have not been measured there. ``forced`` (``MUSICGEN_BRIDGE_ROW_STREAMS``) "0" or
+    """Whether the AVX512-BF16 products of 1 to 8 rows read each weight row whole, one after
+    the other (``csrc/bf16_matvec.h``'s row streams), rather than 4 or 16 rows side by side, and
+    the step prefetches the next product at its barriers. Row streams on every CPU but Intel's:
+    on AMD Zen 4 they read the weights 1.2-1.4x faster; on Intel Sapphire Rapids the
+    interleaved blocks were measured at 1.07-1.15x the floor and neither change has been
+    measured there, so the step is built as it was. ``forced`` (``MUSICGEN_BRIDGE_ROW_STREAMS``) "0" or
     "1" overrides."""
     forced = (forced or "").strip()
     if forced in ("0", "1"):
@@ -172,7 +173,8 @@ def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
     """Build (once per source and flags; cached) and load the AVX512-BF16 kernels library, with
     AMX where the compiler has it (used where :func:`isa` is ``amx``), or None."""
     streams = row_streams(cpu_vendor(), os.environ.get(ROW_STREAMS_ENV))
-    extra_flags = (f"-DBF16_ROW_STREAMS={int(streams)}", *extra_flags)
+    # without row streams (Intel), also without the prefetch at barriers: the step as measured there
+    extra_flags = (f"-DBF16_ROW_STREAMS={int(streams)}", *(() if streams else ("-DWARM_BYTES=0",)), *extra_flags)
     lib = _build_with([*_FLAGS, *_AMX_FLAGS, *extra_flags], quiet=True) or _build_with([*_FLAGS, *extra_flags])
     if lib is not None:
         lib.bf16_amx_enable.argtypes = [ctypes.c_int]

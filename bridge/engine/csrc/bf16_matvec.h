@@ -140,13 +140,14 @@ BLOCK(4, 2)
 BLOCK(4, 3)
 BLOCK(4, 4)
 
-/* Row streams (built with -DBF16_ROW_STREAMS=1, the default): for one or two input rows, the
-   weight rows of a block are read one after the other, each from its start to its end, so that
-   each thread reads its share of a matrix as one sequential stream, prefetched
-   ROW_PREFETCH_BYTES ahead. On AMD Zen 4 this reads the weights at 1.2-1.4x the rate of the
-   interleaved blocks above (bench/matvec_prefetch.py), at or above the copy bandwidth; on Intel
-   Sapphire Rapids the interleaved blocks were measured at 1.07-1.15x the floor and are kept
-   there (cpu_kernels.row_streams). Two accumulators per input row hide the products' latency. */
+/* Row streams (built with -DBF16_ROW_STREAMS=1, the default): for 1 to ROW_STREAM_MAX_ROWS
+   input rows, the weight rows of a block are read one after the other, each from its start to
+   its end, so that each thread reads its share of a matrix as one sequential stream,
+   prefetched ROW_PREFETCH_BYTES ahead. On AMD Zen 4 this reads the weights at 1.2-1.4x the
+   rate of the interleaved blocks above for 1, 2 and 4 input rows (bench/matvec_prefetch.py),
+   at or above the copy bandwidth; on Intel Sapphire Rapids the interleaved blocks were
+   measured at 1.07-1.15x the floor and are kept there (cpu_kernels.row_streams). Two
+   accumulators per input row hide the products' latency for one or two rows. */
 #ifndef BF16_ROW_STREAMS
 #define BF16_ROW_STREAMS 1
 #endif
@@ -179,15 +180,49 @@ static inline void row_dot_##MM(const uint16_t* p, const uint16_t* x, int K, flo
 ROW_DOT(1)
 ROW_DOT(2)
 
-/* R weight rows from n0, streamed one after the other, against M (1 or 2) input rows. */
+/* The same for 4 or 8 input rows (variations): one accumulator per input row is enough to
+   hide the latency; the products are then bound by their own rate, and prefetching into the
+   L2 cache (T1) kept more of the stream in flight than into L1 (22-23 against 18-19 GB/s for
+   8 rows on Zen 4). */
+#define ROW_DOT_MANY(MM)                                                                      \
+static inline void row_dot_##MM(const uint16_t* p, const uint16_t* x, int K, float* s) {      \
+    __m512 a[MM];                                                                             \
+    for (int m = 0; m < MM; m++) a[m] = _mm512_setzero_ps();                                  \
+    for (int k = 0; k < K; k += 32) {                                                         \
+        if ((k & 63) == 0) _mm_prefetch((const char*)(p + k) + ROW_PREFETCH_BYTES, _MM_HINT_T1); \
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void*)(p + k));              \
+        for (int m = 0; m < MM; m++)                                                          \
+            a[m] = _mm512_dpbf16_ps(a[m], w0, (__m512bh)_mm512_loadu_si512((const void*)(x + (size_t)m * K + k))); \
+    }                                                                                         \
+    for (int m = 0; m < MM; m++) s[m] = _mm512_reduce_add_ps(a[m]);                          \
+}
+ROW_DOT_MANY(4)
+ROW_DOT_MANY(8)
+
+/* Most input rows row streams take: beyond, the interleaved blocks were faster on Zen 4 (16
+   rows: 16.1 against 11.4 GB/s), their 4 weight rows shared by each input load. */
+#define ROW_STREAM_MAX_ROWS 8
+
+/* R weight rows from n0, streamed one after the other, against M (1 to ROW_STREAM_MAX_ROWS)
+   input rows: groups of 8, 4, 2 and 1 input rows take turns on each weight row (in the L1
+   cache after the first). */
 static void row_block(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int K, int n0, int R,
                       int mode) {
-    float s[2][16], t[2];
+    float s[ROW_STREAM_MAX_ROWS][16], t[ROW_STREAM_MAX_ROWS];
     for (int r = 0; r < R; r++) {
         const uint16_t* p = w + (size_t)(n0 + r) * K;
-        if (M == 1) row_dot_1(p, x, K, t);
-        else row_dot_2(p, x, K, t);
-        for (int m = 0; m < M; m++) s[m][r] = t[m];
+        for (int m0 = 0; m0 < M;) {
+            const uint16_t* xm = x + (size_t)m0 * K;
+            const int left = M - m0, mm = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            switch (mm) {
+                case 8: row_dot_8(p, xm, K, t); break;
+                case 4: row_dot_4(p, xm, K, t); break;
+                case 2: row_dot_2(p, xm, K, t); break;
+                default: row_dot_1(p, xm, K, t); break;
+            }
+            for (int m = 0; m < mm; m++) s[m0 + m][r] = t[m];
+            m0 += mm;
+        }
     }
     for (int m = 0; m < M; m++) store(mode, y, (size_t)m * ldy + n0, s[m], R);
 }
@@ -202,8 +237,8 @@ static inline int block_rows(int M) { return M <= 2 ? 16 : 4; }
    of 4 take turns on the same weight rows, which stay in the L1 cache after the first group:
    the weights are still read from memory once. */
 static inline void block(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int K, int n0, int mode) {
-    if (BF16_ROW_STREAMS && M <= 2) {
-        row_block(w, x, y, ldy, M, K, n0, 16, mode);
+    if (BF16_ROW_STREAMS && M <= ROW_STREAM_MAX_ROWS) {
+        row_block(w, x, y, ldy, M, K, n0, block_rows(M), mode);
         return;
     }
     switch (M) {

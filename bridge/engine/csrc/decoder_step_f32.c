@@ -3,8 +3,9 @@
    AVX512-BF16: bf16 weights, KV cache and activations in memory, fp32 arithmetic. Built twice by
    cpu_kernels.py: -DVW=8 -mavx2 -mfma (exported as decoder_step_avx2) and -DVW=16 -mavx512f
    (decoder_step_avx512); with -DWEIGHTS_INT8 as well, the same step reading int8 weights with
-   one scale per output row (decoder_step_avx2_int8, decoder_step_avx512_int8; opt-in). The
-   products are fp32_vec.h's; the body is decoder_step_body.h. */
+   one scale per output row, multiplied in integers (decoder_step_avx2_int8,
+   decoder_step_avx512_int8; opt-in; int8_matvec.h). The products are fp32_vec.h's; the body is
+   decoder_step_body.h. */
 #include <omp.h>
 #include <stdlib.h>
 

@@ -99,8 +99,21 @@ static inline void store(int mode, void* y, size_t at, const float* s, int R) {
 /* Software prefetch in the vector blocks: by default the same line of the next block (one
    block ahead); built with -DBF16_PREFETCH_BYTES=N, N bytes ahead in the same row instead;
    with -DBF16_PREFETCH_BYTES=0, none (the hardware prefetchers alone). */
+/* Row streams (below) or not: see there. Built with -DBF16_ROW_STREAMS=0 on Intel. */
+#ifndef BF16_ROW_STREAMS
+#define BF16_ROW_STREAMS 1
+#endif
+/* The blocks' prefetch: into L1 as measured on Intel; into L2 where row streams are used (AMD
+   Zen 4: 12 input rows read the weights at 23.6 against 17 GB/s, 16 rows about the same). */
+#ifndef BLOCK_HINT
+#if BF16_ROW_STREAMS
+#define BLOCK_HINT _MM_HINT_T1
+#else
+#define BLOCK_HINT _MM_HINT_T0
+#endif
+#endif
 #ifndef BF16_PREFETCH_BYTES
-#define PREFETCH_NEXT(p, R, K) _mm_prefetch((const char*)((p) + (size_t)(R) * (K)), _MM_HINT_T0)
+#define PREFETCH_NEXT(p, R, K) _mm_prefetch((const char*)((p) + (size_t)(R) * (K)), BLOCK_HINT)
 #elif BF16_PREFETCH_BYTES == 0
 #define PREFETCH_NEXT(p, R, K) ((void)0)
 #else
@@ -148,11 +161,11 @@ BLOCK(4, 4)
    at or above the copy bandwidth; on Intel Sapphire Rapids the interleaved blocks were
    measured at 1.07-1.15x the floor and are kept there (cpu_kernels.row_streams). Two
    accumulators per input row hide the products' latency for one or two rows. */
-#ifndef BF16_ROW_STREAMS
-#define BF16_ROW_STREAMS 1
-#endif
 #ifndef ROW_PREFETCH_BYTES
 #define ROW_PREFETCH_BYTES 4096
+#endif
+#ifndef ROW_HINT
+#define ROW_HINT _MM_HINT_T0
 #endif
 #define ROW_DOT(MM)                                                                           \
 static inline void row_dot_##MM(const uint16_t* p, const uint16_t* x, int K, float* s) {      \
@@ -160,8 +173,8 @@ static inline void row_dot_##MM(const uint16_t* p, const uint16_t* x, int K, flo
     for (int m = 0; m < MM; m++) a0[m] = a1[m] = _mm512_setzero_ps();                         \
     int k = 0;                                                                                \
     for (; k + 64 <= K; k += 64) {                                                            \
-        _mm_prefetch((const char*)(p + k) + ROW_PREFETCH_BYTES, _MM_HINT_T0);                  \
-        _mm_prefetch((const char*)(p + k) + ROW_PREFETCH_BYTES + 64, _MM_HINT_T0);             \
+        _mm_prefetch((const char*)(p + k) + ROW_PREFETCH_BYTES, ROW_HINT);                     \
+        _mm_prefetch((const char*)(p + k) + ROW_PREFETCH_BYTES + 64, ROW_HINT);                \
         __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void*)(p + k));                     \
         __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void*)(p + k + 32));                \
         for (int m = 0; m < MM; m++) {                                                        \
@@ -184,12 +197,15 @@ ROW_DOT(2)
    hide the latency; the products are then bound by their own rate, and prefetching into the
    L2 cache (T1) kept more of the stream in flight than into L1 (22-23 against 18-19 GB/s for
    8 rows on Zen 4). */
+#ifndef ROW_MANY_HINT
+#define ROW_MANY_HINT _MM_HINT_T1
+#endif
 #define ROW_DOT_MANY(MM)                                                                      \
 static inline void row_dot_##MM(const uint16_t* p, const uint16_t* x, int K, float* s) {      \
     __m512 a[MM];                                                                             \
     for (int m = 0; m < MM; m++) a[m] = _mm512_setzero_ps();                                  \
     for (int k = 0; k < K; k += 32) {                                                         \
-        if ((k & 63) == 0) _mm_prefetch((const char*)(p + k) + ROW_PREFETCH_BYTES, _MM_HINT_T1); \
+        _mm_prefetch((const char*)(p + k) + ROW_PREFETCH_BYTES, ROW_MANY_HINT);                   \
         const __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void*)(p + k));              \
         for (int m = 0; m < MM; m++)                                                          \
             a[m] = _mm512_dpbf16_ps(a[m], w0, (__m512bh)_mm512_loadu_si512((const void*)(x + (size_t)m * K + k))); \
@@ -201,7 +217,9 @@ ROW_DOT_MANY(8)
 
 /* Most input rows row streams take: beyond, the interleaved blocks were faster on Zen 4 (16
    rows: 16.1 against 11.4 GB/s), their 4 weight rows shared by each input load. */
+#ifndef ROW_STREAM_MAX_ROWS
 #define ROW_STREAM_MAX_ROWS 8
+#endif
 
 /* R weight rows from n0, streamed one after the other, against M (1 to ROW_STREAM_MAX_ROWS)
    input rows: groups of 8, 4, 2 and 1 input rows take turns on each weight row (in the L1

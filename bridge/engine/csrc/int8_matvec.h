@@ -104,7 +104,7 @@ static inline void group_dot_##MM(const int8_t* g, const int16_t* q, int K, int 
     for (int k = 0; k < kp; k += 64, g += 64 * GROUP) {                                       \
         if (prefetch)                                                                         \
             for (int b = 0; b < 64 * GROUP; b += 64)                                          \
-                _mm_prefetch((const char*)g + ROW_PREFETCH_BYTES + b, _MM_HINT_T0);           \
+                __builtin_prefetch((const char*)g + ROW_PREFETCH_BYTES + b, 0, BLOCK_LOCALITY); \
         for (int j = 0; j < NQ; j++) {                                                        \
             vq w[GROUP];                                                                      \
             for (int r = 0; r < GROUP; r++) w[r] = widen(g + 64 * r + QW * j);                \

@@ -61,8 +61,8 @@ def build_engine(model: str | None = None, *, device: str = "auto", dtype: str =
 
 
 def _set_cpu_int8(engine: Engine, asked: bool) -> None:
-    """Turn the int8 C step on where it runs (its kernel built now, not in the first request);
-    where it does not, log why in one line."""
+    """Turn the int8 C step on where it runs (its kernel built and the weights' int8 copies made
+    now, not in the first request); where it does not, log why in one line."""
     import os
 
     import torch
@@ -89,6 +89,10 @@ def _set_cpu_int8(engine: Engine, asked: bool) -> None:
         log.warning("%s", note)
     engine.cpu_int8 = step_isa is not None
     engine.cpu_int8_isa = step_isa
+    if step_isa is not None:  # the int8 copies now: their memory taken at load, the first clip not slowed
+        from .weights import weights_of
+
+        cpu_step.int8_weights(weights_of(lm.model))
 
 
 __all__ = ["build_engine", "Engine", "Conditioning", "Sampling", "GenerationOutput", "Cancelled",

@@ -17,7 +17,8 @@ whole decodes (sampling and EnCodec included) path after path; this one times on
 which is where the paths differ.
 
 Prints, per path, the median ms/step, its ratio to the floor (the weight bytes it reads over
-the copy bandwidth, measured before and after, the mean of the two) and the median over the
+the copy bandwidth, measured before and after, the mean of the two), to the read floor (the
+same bytes over the read-only bandwidth, ``decode.read_bandwidth_gbs``) and the median over the
 positions of the time of the bf16 step this CPU runs by default (its best instruction set)
 over this path's: its speed-up, both measured at the same position, milliseconds apart. A
 benchmark: needs an x86 CPU with AVX2+FMA and a C compiler.
@@ -34,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from decode import build, memory_bandwidth_gbs  # noqa: E402
+from decode import build, memory_bandwidth_gbs, read_bandwidth_gbs  # noqa: E402
 
 
 def _median(xs):
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
     if args.paths:
         wanted = set(args.paths.split(","))
         paths = [(isa, int8) for isa, int8 in paths if (f"{isa}-int8" if int8 else isa) in wanted]
-    before = memory_bandwidth_gbs("cpu")
+    before, read_before = memory_bandwidth_gbs("cpu"), read_bandwidth_gbs("cpu")
     with torch.inference_mode():
         runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, args.steps + 2, guided=True)
         steps = {}
@@ -104,22 +105,25 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 steps[label](tokens, position)
                 times[label].append(time.perf_counter() - t0)
-    after = memory_bandwidth_gbs("cpu")
-    bandwidth = (before + after) / 2
+    after, read_after = memory_bandwidth_gbs("cpu"), read_bandwidth_gbs("cpu")
+    bandwidth, read = (before + after) / 2, (read_before + read_after) / 2
     # the reference: the bf16 step this CPU runs by default (its best instruction set), if timed
     best_bf16 = have[-1] if have[-1] in labels else min((lab for lab in labels if "-int8" not in lab),
                                                            key=lambda lab: _median(times[lab]))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.arch}: {args.steps} positions, {rows} rows, {step_bytes / 1e9:.2f} GB of bf16 weights a step, "
-          f"copy bandwidth {before:.1f} GB/s before, {after:.1f} after, threads {torch.get_num_threads()}, "
-          f"load {load:.2f}")
+          f"copy bandwidth {before:.1f} GB/s before, {after:.1f} after; reading alone {read_before:.1f} and "
+          f"{read_after:.1f}; threads {torch.get_num_threads()}, load {load:.2f}")
     width = max(len(lab) for lab in labels)
-    print(f"{'path':{width}s} {'ms/step':>8s} {'floor':>7s} {'x floor':>8s} {'speed-up over ' + best_bf16:>26s}")
+    print(f"{'path':{width}s} {'ms/step':>8s} {'floor':>7s} {'x floor':>8s} {'read floor':>11s} {'x read':>7s} "
+          f"{'speed-up over ' + best_bf16:>26s}")
     for label in labels:
-        floor_ms = step_bytes / (2 if "-int8" in label else 1) / (bandwidth * 1e9) * 1e3
+        nbytes = step_bytes / (2 if "-int8" in label else 1)
+        floor_ms, read_ms = nbytes / (bandwidth * 1e9) * 1e3, nbytes / (read * 1e9) * 1e3
         ms = _median(times[label]) * 1e3
         speedup = _median([b / t for b, t in zip(times[best_bf16], times[label])])
-        print(f"{label:{width}s} {ms:8.2f} {floor_ms:7.2f} {ms / floor_ms:8.2f} {speedup:26.2f}")
+        print(f"{label:{width}s} {ms:8.2f} {floor_ms:7.2f} {ms / floor_ms:8.2f} {read_ms:11.2f} {ms / read_ms:7.2f} "
+              f"{speedup:26.2f}")
     return 0
 
 

@@ -186,7 +186,6 @@ def memory_bandwidth_gbs(device: str, nbytes: int = 1 << 30, best: bool = False,
     dst = torch.empty_like(src)
     dst.copy_(src)  # first touch of dst outside the timing
     times = _timings(lambda: dst.copy_(src), device, repeats)
-    del src, dst
     return 2 * nbytes / (times[0] if best else times[len(times) // 2]) / 1e9
 
 
@@ -198,8 +197,28 @@ def read_bandwidth_gbs(device: str, nbytes: int = 1 << 30, best: bool = False, r
 
     src = torch.randn(nbytes // 4, dtype=torch.float32, device=device)
     times = _timings(lambda: src.sum(), device, repeats)
-    del src
     return nbytes / (times[0] if best else times[len(times) // 2]) / 1e9
+
+
+def cpu_paths_model(arch: str, variations: int):
+    """For the CPU-path benchmarks (``isa_compare.py``, ``step_ab.py``): ``(isas, lm, inputs)``
+    with the x86 instruction sets this CPU has a C step for (lowest first), the architecture
+    built with its decoder in bf16 (text encoder and EnCodec fp32: what every path reads is the
+    same) and the inputs for ``variations``; None (said on stderr) without any such set."""
+    import torch
+
+    from bridge.engine import cpu_kernels
+
+    flags = cpu_kernels.cpu_flags()
+    isas = [isa for isa in cpu_kernels.ISAS if cpu_kernels.pick_isa(flags, isa)[0] == isa]
+    if not isas:
+        print("no x86 instruction set with a C step here (needs AVX2+FMA at least)", file=sys.stderr)
+        return None
+    lm, inputs = build(arch, "cpu")
+    lm.model.decoder.to(torch.bfloat16)
+    if variations > 1:
+        inputs = {k: v.repeat(variations, 1) for k, v in inputs.items()}
+    return isas, lm, inputs
 
 
 def timed(decode, lm, inputs, steps: int, sampling, device: str) -> dict:

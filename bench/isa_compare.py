@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from decode import FRAME_RATE, build, memory_bandwidth_gbs, timed  # noqa: E402
+from decode import FRAME_RATE, cpu_paths_model, memory_bandwidth_gbs, timed  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -47,14 +47,10 @@ def main(argv=None) -> int:
     from bridge.engine.weights import weights_of
 
     quiet_transformers()
-    have = [isa for isa in cpu_kernels.ISAS if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] == isa]
-    if not have:
-        print("no x86 instruction set with a C step here (needs AVX2+FMA at least)", file=sys.stderr)
+    found = cpu_paths_model(args.arch, args.variations)
+    if found is None:
         return 2
-    lm, inputs = build(args.arch, "cpu")
-    lm.model.decoder.to(torch.bfloat16)
-    if args.variations > 1:
-        inputs = {k: v.repeat(args.variations, 1) for k, v in inputs.items()}
+    have, lm, inputs = found
     steps = int(round(args.seconds * FRAME_RATE)) + lm.num_codebooks // lm.channels - 1
     sampling = Sampling(top_k=250, cfg=3.0)
     step_bytes = weights_of(lm.model).weight_bytes_per_step()

@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from decode import build, memory_bandwidth_gbs, read_bandwidth_gbs  # noqa: E402
+from decode import cpu_paths_model, memory_bandwidth_gbs, read_bandwidth_gbs  # noqa: E402
 
 
 def _median(xs):
@@ -61,15 +61,10 @@ def main(argv=None) -> int:
     from bridge.engine.weights import weights_of
 
     quiet_transformers()
-    flags = cpu_kernels.cpu_flags()
-    have = [isa for isa in cpu_kernels.ISAS if cpu_kernels.pick_isa(flags, isa)[0] == isa]
-    if not have:
-        print("no x86 instruction set with a C step here (needs AVX2+FMA at least)", file=sys.stderr)
+    found = cpu_paths_model(args.arch, args.variations)
+    if found is None:
         return 2
-    lm, inputs = build(args.arch, "cpu")
-    lm.model.decoder.to(torch.bfloat16)
-    if args.variations > 1:
-        inputs = {k: v.repeat(args.variations, 1) for k, v in inputs.items()}
+    have, lm, inputs = found
     step_bytes = weights_of(lm.model).weight_bytes_per_step()
     paths = [(isa, False) for isa in have] + [(isa, True) for isa in have if isa in ("avx2", "avx512")]
     if args.paths:

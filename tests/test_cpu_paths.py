@@ -135,6 +135,16 @@ def test_auto_dtype_on_an_avx2_cpu_casts_only_the_decoder(tiny_model, tiny_melod
     assert calls and set(calls) == {"avx2"}
 
 
+def _force_int8_isa(isa, monkeypatch):
+    """The int8 step of ``isa`` for this test (skipped where the CPU lacks it or nothing builds)."""
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
+        pytest.skip(f"this CPU has no {isa}")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    if cpu_kernels.step_kernel(int8=True) is None:
+        pytest.skip("no C compiler here")
+
+
 @pytest.mark.parametrize("isa", ["avx2", "avx512"])
 def test_int8_step_stays_close_to_fp32(isa, monkeypatch):
     """Opt-in int8 weights (per-row scales), one layer of musicgen-small's widths: top codes agree
@@ -142,12 +152,7 @@ def test_int8_step_stays_close_to_fp32(isa, monkeypatch):
     bf16 step's."""
     from bridge.engine import cpu_step
 
-    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
-        pytest.skip(f"this CPU has no {isa}")
-    monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
-    monkeypatch.setattr(cpu_kernels, "_state", {})
-    if cpu_kernels.step_kernel(int8=True) is None:
-        pytest.skip("no C compiler here")
+    _force_int8_isa(isa, monkeypatch)
     eng32 = _small_arch(False, 1)
     eng16 = _small_arch(False, 1)
     eng16.loaded.model.to(torch.bfloat16)
@@ -199,12 +204,7 @@ def test_int8_step_tiny(tiny_pair, isa, batch, monkeypatch):
     """The int8 step on the tiny model: widths of 32 and 64 (rows padded to 64 in the packed
     copies), 2 rows and 6 rows (three pairs of input rows on the same weights): every row close to fp32
     (within 4x the bf16 step's distance) and top codes mostly equal."""
-    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
-        pytest.skip(f"this CPU has no {isa}")
-    monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
-    monkeypatch.setattr(cpu_kernels, "_state", {})
-    if cpu_kernels.step_kernel(int8=True) is None:
-        pytest.skip("no C compiler here")
+    _force_int8_isa(isa, monkeypatch)
     eng32, lm16 = tiny_pair
     inputs = _inputs(eng32, "text", batch=batch)
     monkeypatch.delenv(cpu_kernels.INT8_ENV, raising=False)
@@ -336,3 +336,22 @@ def test_cpu_int8_where_the_c_step_does_not_run_warns_in_one_line(tiny_model, mo
     assert len(notes) == 1 and why in notes[0] and "not used" in notes[0], notes
     assert not eng.cpu_int8 and eng.cpu_int8_isa is None
     assert not any(isa.endswith("-int8") for isa in _step_isas(eng, monkeypatch))
+
+
+def test_step_ab_benchmark_runs_on_the_tiny_model():
+    """bench/step_ab.py (the CPU paths in turns) runs end to end: every path this CPU has, a
+    tuning constant as a variant, the floors and speed-ups printed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags())[0] is None:
+        pytest.skip("no x86 C step here")
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "bench" / "step_ab.py"), "--arch", "tiny", "--steps", "3",
+                        "--paths", "avx2,avx2-int8", "--also=-DWARM_BYTES=0"],
+                       capture_output=True, text=True, timeout=300, cwd=root)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [line.split() for line in r.stdout.splitlines() if line.startswith("avx2")]
+    assert [row[0] for row in rows] == ["avx2", "avx2", "avx2-int8", "avx2-int8"], r.stdout
+    assert all(float(row[-1]) > 0 for row in rows), r.stdout

@@ -44,7 +44,7 @@ MAX_ROWS = 16
 #: The C sources (``csrc/``), built together into one library.
 _CSRC = Path(__file__).resolve().parent / "csrc"
 _SOURCES = ("linear_bf16.c", "decoder_step_bf16.c")
-_HEADERS = ("bf16_matvec.h", "fp32_vec.h", "int8_matvec.h", "decoder_step_body.h")
+_HEADERS = ("bf16_scalar.h", "bf16_matvec.h", "fp32_vec.h", "int8_matvec.h", "decoder_step_body.h")
 
 _FLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-fopenmp", "-shared", "-fPIC"]
 #: Added when the compiler knows AMX (products of 3-16 rows with tile multiplies, where the CPU

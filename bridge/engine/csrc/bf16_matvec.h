@@ -11,17 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline uint16_t to_bf16(float f) {            /* round to nearest even, as torch does */
-    uint32_t u; memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static inline float from_bf16(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4);
-    return f;
-}
+#include "bf16_scalar.h"
 
 /* 16 bf16 values (any alignment) as fp32 lanes. */
 static inline __m512 load16_bf16(const uint16_t* p) {
@@ -67,14 +57,6 @@ static inline __m512 gelu16(__m512 x) {
     e = _mm512_mask_sub_ps(e, neg, _mm512_setzero_ps(), e);          /* erf is odd */
     return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
-
-/* How a block's sums are stored; each first rounds the sum to bf16, as torch's bf16 linear. */
-enum {
-    STORE_BF16 = 0,  /* y = s                                              (uint16_t* y) */
-    STORE_ADD = 1,   /* y = y + s, rounded: a residual add after the product (uint16_t* y) */
-    STORE_GELU = 2,  /* y = gelu(s), rounded                                (uint16_t* y) */
-    STORE_F32 = 3    /* y = s as fp32 (logits)                              (float* y)    */
-};
 
 static inline void store(int mode, void* y, size_t at, const float* s, int R) {
     if (mode == STORE_F32) {

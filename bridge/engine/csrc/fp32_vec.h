@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bf16_scalar.h"
+
 #ifndef VW
 #error "build with -DVW=8 (AVX2) or -DVW=16 (AVX-512F)"
 #endif
@@ -24,18 +26,6 @@ typedef float vf __attribute__((vector_size(VW * 4)));
 typedef int32_t vi __attribute__((vector_size(VW * 4)));
 typedef uint32_t vu __attribute__((vector_size(VW * 4)));
 typedef uint16_t vh __attribute__((vector_size(VW * 2)));
-
-static inline uint16_t to_bf16(float f) {            /* round to nearest even, as torch does */
-    uint32_t u; memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static inline float from_bf16(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4);
-    return f;
-}
 
 static inline vf vload(const float* p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void vstore(float* p, vf v) { memcpy(p, &v, sizeof v); }
@@ -79,14 +69,6 @@ static inline vf vexp(vf x) {
     vi e = (__builtin_convertvector(n, vi) + 127) << 23;
     return (vf)((vi)(p * (vf)e) & keep);
 }
-
-/* How a block's sums are stored; each first rounds the sum to bf16, as torch's bf16 linear. */
-enum {
-    STORE_BF16 = 0,  /* y = s                                              (uint16_t* y) */
-    STORE_ADD = 1,   /* y = y + s, rounded: a residual add after the product (uint16_t* y) */
-    STORE_GELU = 2,  /* y = gelu(s), rounded (exact erf GELU, as torch's)  (uint16_t* y) */
-    STORE_F32 = 3    /* y = s as fp32 (logits)                              (float* y)    */
-};
 
 /* Exact (erf) GELU per lane, x * (1 + erf(x / sqrt 2)) / 2, as torch's default gelu; erf from
    Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7, far below bf16's resolution), as

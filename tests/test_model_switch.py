@@ -105,6 +105,9 @@ def test_kill_9_during_a_switch_recovers(tiny_model, tmp_path, models_folder):
                "seed", 1, "reply_port", c.port)
         c.send("/musicgen/generate", "k2", "then the first again", "duration", 0.5, "seed", 2, "reply_port", c.port)
         c.wait_for("/musicgen/loading", pred=lambda a: a[0] == "tiny-melody", timeout=30)
+        # only an accepted job is journaled (docs/protocol.md): under load the daemon can still
+        # be reading k2 while it loads the other model, and a kill then rightly loses it
+        c.wait_for("/musicgen/accepted", "k2", timeout=30)
         d.kill9()
         d2 = _daemon(tiny_model, tmp_path, models_folder, port=port).start()
         try:

@@ -96,17 +96,25 @@ def decoder_only_bf16(device: str, dtype: str, decoder: str, loaded_fp32: bool, 
             and which in _F32_BUILDS)
 
 
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first ``field`` line of ``/proc/cpuinfo`` (Linux), or None."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def cpu_flags() -> set[str]:
     """This CPU's feature flags by their ``/proc/cpuinfo`` names: read from ``/proc/cpuinfo`` on
     Linux, else from torch's CPU checks (which cover AVX2, AVX-512, AVX512-BF16 and AMX; FMA is
     assumed with AVX2 there, as on every AVX2 CPU of Intel and AMD)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    listed = _cpuinfo("flags")
+    if listed is not None:
+        return set(listed.split())
     flags: set[str] = set()
     try:
         import torch
@@ -141,14 +149,7 @@ def _cache_dir() -> Path:
 def cpu_vendor() -> str:
     """This CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``, ...) from ``/proc/cpuinfo``,
     or ``""`` where it cannot be read."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+    return _cpuinfo("vendor_id") or ""
 
 
 #: Set to "0" or "1" to force the bf16 step's weight-reading pattern (see :func:`row_streams`).

@@ -8,7 +8,8 @@ Builds the architecture with random weights (as ``bench/decode.py``), the decode
 encodes a prompt and fills the cache as a generation does, then, for ``--steps`` positions,
 runs at each position every path's C step once, in a rotating order, and times each call:
 the bf16-weight steps of each instruction set from ``avx2`` up to the CPU's best
-(``MUSICGEN_BRIDGE_CPU_ISA``), and the int8 steps on ``avx2`` and ``avx512``
+(``MUSICGEN_BRIDGE_CPU_ISA``; ``avx512bf16`` both reading the weights in place and reading
+packed copies, ``avx512bf16-packed``), and the int8 steps on ``avx2`` and ``avx512``
 (``MUSICGEN_BRIDGE_INT8``), or those named in ``--paths``; each ``--also=FLAGS`` adds every
 path built with those compiler flags too (a tuning constant against its default, in one run).
 All paths write the same cache positions in turn, so each step
@@ -66,19 +67,23 @@ def main(argv=None) -> int:
         return 2
     have, lm, inputs = found
     step_bytes = weights_of(lm.model).weight_bytes_per_step()
-    paths = [(isa, False) for isa in have] + [(isa, True) for isa in have if isa in ("avx2", "avx512")]
+    # (label, isa, int8, packed): each instruction set's bf16 step (AVX512-BF16 reading the weights
+    # in place and reading packed copies), and the int8 steps
+    paths = [(isa, isa, False, False) for isa in have]
+    paths += [(isa + "-packed", isa, False, True) for isa in have if isa == "avx512bf16"]
+    paths += [(isa + "-int8", isa, True, False) for isa in have if isa in ("avx2", "avx512")]
     if args.paths:
         wanted = set(args.paths.split(","))
-        paths = [(isa, int8) for isa, int8 in paths if (f"{isa}-int8" if int8 else isa) in wanted]
+        paths = [path for path in paths if path[0] in wanted]
     before, read_before = memory_bandwidth_gbs("cpu"), read_bandwidth_gbs("cpu")
     with torch.inference_mode():
         runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, args.steps + 2, guided=True)
         steps = {}
-        for isa, int8 in paths:
+        for _, isa, int8, packed in paths:
             for flags in ["", *args.also]:
                 os.environ[cpu_kernels.ISA_ENV] = isa
                 cpu_kernels._state.clear()
-                found = cpu_kernels.step_library(isa, int8, tuple(flags.split()))
+                found = cpu_kernels.step_library(isa, int8, tuple(flags.split()), packed=packed)
                 if found is None:
                     print(f"no C step for {isa} {flags} (no compiler, or the flags do not build)", file=sys.stderr)
                     return 2

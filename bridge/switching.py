@@ -127,7 +127,7 @@ def _prepare(engine, lm) -> None:
     if engine.decoder == "fast":
         from .engine.fast_decoder import prepare
 
-        prepare(lm)
+        prepare(lm, getattr(engine, "cpu_int8", False))
 
 
 class Switcher:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bridge.engine import Engine, cpu_kernels, fast_decoder
+from bridge.engine import Engine, cpu_kernels, cpu_step, fast_decoder
 from bridge.engine.loading import load_model
 from test_fast_decoder import _check_c_step, _forced_logits, _inputs, _small_arch
 
@@ -40,19 +40,23 @@ def test_forcing_a_lower_isa_and_refusing_a_higher_one():
     assert cpu_kernels.pick_isa(set(), "avx2")[0] is None
 
 
-@pytest.fixture(params=["avx2", "avx512", "avx512bf16"])
+@pytest.fixture(params=["avx2", "avx512", "avx512bf16", "avx512bf16-packed"])
 def forced_isa(request, monkeypatch):
-    """Runs the test with the kernels of one instruction set (skipped where this CPU lacks it)."""
-    isa = request.param
+    """Runs the test with the kernels of one instruction set (skipped where this CPU lacks it);
+    AVX512-BF16 both reading the weights in place and reading packed copies, on any vendor's CPU
+    (``MUSICGEN_BRIDGE_PACKED``)."""
+    label = request.param
+    isa = label.split("-")[0]
     if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), isa)[0] != isa:
         pytest.skip(f"this CPU has no {isa}")
     monkeypatch.setenv(cpu_kernels.ISA_ENV, isa)
+    monkeypatch.setenv(cpu_kernels.PACKED_ENV, "1" if label.endswith("-packed") else "0")
     monkeypatch.setattr(cpu_kernels, "_state", {})
     found = cpu_kernels.step_kernel()
     if found is None:
         pytest.skip("no C compiler here")
-    assert found[2] == isa
-    return isa
+    assert found[2] == label
+    return label
 
 
 @pytest.fixture(scope="module")
@@ -181,21 +185,89 @@ def test_row_streams_rule(vendor, forced, streams):
     assert cpu_kernels.row_streams(vendor, forced) is streams
 
 
-@pytest.mark.parametrize("streams", ["0", "1"])
+@pytest.mark.parametrize("pattern", ["packed", "streams", "blocks"])
 @pytest.mark.parametrize("batch", [1, 3, 4, 7])
-def test_bf16_step_with_either_weight_pattern(tiny_pair, streams, batch, monkeypatch):
-    """The AVX512-BF16 products read the weights as row streams (2 to 8 rows: groups of 8, 4, 2
-    and 1 input rows; beyond, blocks) or as interleaved blocks (Intel); both pass the C step's
-    checks (the tiny model's width, 32, is half a row-stream iteration: the tail is taken
-    too). 2, 6, 8 and 14 rows."""
+def test_bf16_step_with_each_weight_pattern(tiny_pair, pattern, batch, monkeypatch):
+    """The AVX512-BF16 products read packed copies of the weights (groups of 8, 4, 2 and 1
+    input rows on each pair of weight rows), or the weights in place as row streams (2 to 8
+    rows: groups of 8, 4, 2 and 1 input rows; beyond, blocks) or as interleaved blocks (Intel);
+    each passes the C step's checks (the tiny model's width, 32, is half a row-stream
+    iteration: the tail is taken too). 2, 6, 8 and 14 rows."""
     if cpu_kernels.pick_isa(cpu_kernels.cpu_flags())[0] not in ("avx512bf16", "amx"):
         pytest.skip("this CPU has no AVX512-BF16")
-    monkeypatch.setenv(cpu_kernels.ROW_STREAMS_ENV, streams)
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx512bf16")
+    monkeypatch.setenv(cpu_kernels.PACKED_ENV, "1" if pattern == "packed" else "0")
+    monkeypatch.setenv(cpu_kernels.ROW_STREAMS_ENV, "0" if pattern == "blocks" else "1")
     monkeypatch.setattr(cpu_kernels, "_state", {})
-    if cpu_kernels.step_kernel() is None:
+    found = cpu_kernels.step_kernel()
+    if found is None:
         pytest.skip("no C compiler here")
+    assert found[2] == ("avx512bf16-packed" if pattern == "packed" else "avx512bf16")
     eng32, lm16 = tiny_pair
     _check_c_step(eng32.loaded, lm16, _inputs(eng32, "text", batch=batch), 20)
+
+
+@pytest.mark.parametrize("vendor,forced,packed", [("AuthenticAMD", None, True), ("GenuineIntel", None, False),
+                                                  ("", None, True), ("GenuineIntel", "1", True),
+                                                  ("AuthenticAMD", "0", False), ("AuthenticAMD", " ", True)])
+def test_packed_layout_rule(vendor, forced, packed):
+    """Packed copies everywhere but on Intel (unmeasured there; AMX takes 3+ rows), unless forced."""
+    assert cpu_kernels.packed_layout(vendor, forced) is packed
+
+
+@pytest.mark.parametrize("k,segment", [(32, 32), (64, 64), (1024, 1024), (1536, 768), (2048, 1024),
+                                       (4096, 1024), (6144, 1024), (1056, 352), (1088, 544)])
+def test_pack_segment(k, segment):
+    """Segments: the largest divisor of K, a multiple of 32 and at most 1024, in equal parts
+    (musicgen-medium's 1536 wide: 2 of 768)."""
+    assert cpu_step.pack_segment(k) == segment
+
+
+def test_pack_bf16_layout():
+    """Blocks of 32 rows; in a block, segments; in a segment, pairs of rows; in a pair, lines of
+    32 values of each row in turn (what csrc/bf16_packed.h reads)."""
+    n, k = 64, 1536
+    w = torch.arange(n * k, dtype=torch.float32).reshape(n, k)
+    p = cpu_step.pack_bf16(w).reshape(-1)
+    s = 768
+
+    def at(row, col):  # where w[row, col] lands
+        block, r = divmod(row, 32)
+        pair, half = divmod(r, 2)
+        seg, c = divmod(col, s)
+        line, v = divmod(c, 32)
+        return block * 32 * k + seg * 32 * s + pair * 2 * s + line * 64 + half * 32 + v
+
+    for row, col in [(0, 0), (1, 0), (0, 32), (1, 31), (2, 0), (31, 767), (5, 768), (33, 1535), (63, 800)]:
+        assert p[at(row, col)].item() == w[row, col].item()
+    assert sorted(p.tolist()) == w.reshape(-1).tolist()  # every value once
+
+
+def test_packed_copies_are_made_at_load_and_read_by_the_step(tiny_model, monkeypatch):
+    """Where the step reads packed copies they exist once the engine is built (not at the first
+    clip), and the step reads them; with int8 on, or packing forced off, none are made."""
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags())[0] not in ("avx512bf16", "amx"):
+        pytest.skip("this CPU has no AVX512-BF16")
+    from bridge.engine import build_engine
+    from bridge.engine.weights import weights_of
+
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx512bf16")
+    monkeypatch.delenv(cpu_kernels.INT8_ENV, raising=False)
+    for packed, int8, made in (("1", False, True), ("0", False, False), ("1", True, False)):
+        monkeypatch.setenv(cpu_kernels.PACKED_ENV, packed)
+        monkeypatch.setattr(cpu_kernels, "_state", {})
+        if cpu_kernels.step_kernel() is None:
+            pytest.skip("no C compiler here")
+        engine = build_engine(str(tiny_model), device="cpu", dtype="bf16", cpu_int8=int8)
+        weights = weights_of(engine.loaded.model)
+        assert (getattr(weights, "_packed", None) is not None) is made, (packed, int8)
+        if made:
+            inputs = _inputs(engine, "text", batch=1)
+            runner = fast_decoder.start_decoding(engine.loaded, inputs, 4, guided=True)[0]
+            step = cpu_step.cpu_step_for(runner)
+            assert step is not None and step.isa == "avx512bf16-packed"
+            copy = weights._packed[id(weights.layers[0]["fc1"])]
+            assert any(p == copy.data_ptr() for p in step.ptrs)
 
 
 @pytest.mark.parametrize("isa", ["avx2", "avx512"])

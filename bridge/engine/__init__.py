@@ -52,11 +52,11 @@ def build_engine(model: str | None = None, *, device: str = "auto", dtype: str =
             lm.model.decoder.to(torch.bfloat16)  # the C step's bf16 weights; encoder and EnCodec fp32
     engine = Engine(lm, decoder=decoder)
     place_codec(lm, decoder)
+    _set_cpu_int8(engine, cpu_int8)
     if decoder == "fast":
         from .fast_decoder import prepare
 
-        prepare(lm)  # the C kernels' first build happens here, not in the first request
-    _set_cpu_int8(engine, cpu_int8)
+        prepare(lm, engine.cpu_int8)  # the C kernels' first build happens here, not in the first request
     return engine
 
 

@@ -44,7 +44,7 @@ MAX_ROWS = 16
 #: The C sources (``csrc/``), built together into one library.
 _CSRC = Path(__file__).resolve().parent / "csrc"
 _SOURCES = ("linear_bf16.c", "decoder_step_bf16.c")
-_HEADERS = ("bf16_scalar.h", "bf16_matvec.h", "fp32_vec.h", "int8_matvec.h", "decoder_step_body.h")
+_HEADERS = ("bf16_scalar.h", "bf16_matvec.h", "bf16_packed.h", "fp32_vec.h", "int8_matvec.h", "decoder_step_body.h")
 
 _FLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-fopenmp", "-shared", "-fPIC"]
 #: Added when the compiler knows AMX (products of 3-16 rows with tile multiplies, where the CPU
@@ -170,6 +170,35 @@ def row_streams(vendor: str, forced: str | None = None) -> bool:
     return vendor != "GenuineIntel"
 
 
+#: Set to "0" or "1" to force whether the AVX512-BF16 step reads packed weights (see
+#: :func:`packed_layout`).
+PACKED_ENV = "MUSICGEN_BRIDGE_PACKED"
+
+
+def packed_layout(vendor: str, forced: str | None = None) -> bool:
+    """Whether the AVX512-BF16 step (without AMX) reads packed copies of the decoder's weight
+    matrices (``csrc/bf16_packed.h``; :func:`.cpu_step.pack_bf16` makes them at load, as many
+    bytes again as the decoder's bf16 weights) instead of reading them in place. Packed on
+    every CPU but Intel's: on AMD Zen 4 the step of 4 variations takes about 0.7x the time of
+    the in-place one, and a single clip's about 0.9x (``bench/step_ab.py``); on Intel
+    Sapphire Rapids AMX takes 3 or more rows and the in-place blocks read 1-2 rows at
+    1.07-1.15x the floor, and the packed step has not been measured there. ``forced``
+    (``MUSICGEN_BRIDGE_PACKED``) "0" or "1" overrides: "0" saves the copy's memory."""
+    forced = (forced or "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    return vendor != "GenuineIntel"
+
+
+def _build_packed(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+    """The AVX512-BF16 step reading packed weights (``-DBF16_PACKED=1``; the step alone, without
+    AMX or the one-product kernel), built and loaded, or None."""
+    lib = _build_with([*_FLAGS, "-DBF16_PACKED=1", *extra_flags], sources=("decoder_step_bf16.c",))
+    if lib is not None:
+        _declare_step(lib, "decoder_step_bf16")
+    return lib
+
+
 def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
     """Build (once per source and flags; cached) and load the AVX512-BF16 kernels library, with
     AMX where the compiler has it (used where :func:`isa` is ``amx``), or None."""
@@ -252,14 +281,18 @@ def build_profiling_library(int8: bool = False) -> tuple[ctypes.CDLL | None, str
     return (found[0], found[1]) if found else (None, None)
 
 
-def step_library(which: str | None, int8: bool = False,
-                 extra_flags: tuple[str, ...] = ()) -> tuple[ctypes.CDLL, str, str] | None:
+def step_library(which: str | None, int8: bool = False, extra_flags: tuple[str, ...] = (),
+                 packed: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
     """``(library, step function name, label)`` of the whole-step C function for instruction set
     ``which``, built with ``extra_flags`` added (benchmarks: ``-DSTEP_PROFILE``, tuning
     constants), or None (no kernels for ``which``, or no compiler). ``label`` is ``which``, or
-    ``avx2-int8`` / ``avx512-int8`` for the int8 step."""
+    ``avx2-int8`` / ``avx512-int8`` for the int8 step, or ``avx512bf16-packed`` for the step
+    reading packed weights (``packed``: only for ``avx512bf16``)."""
     if which is None:
         return None
+    if packed and which == "avx512bf16" and not int8:
+        lib = _build_packed(extra_flags)
+        return (lib, "decoder_step_bf16", which + "-packed") if lib is not None else None
     if int8:
         base = "avx2" if which == "avx2" else "avx512"
         lib = _build_f32(base, ("-DWEIGHTS_INT8", *extra_flags), suffix="_int8")
@@ -287,19 +320,22 @@ def kernel():
     return lib
 
 
-def step_kernel(int8: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
+def step_kernel(int8: bool = False, packed: bool | None = None) -> tuple[ctypes.CDLL, str, str] | None:
     """``(library, step function name, isa)`` of the whole-step C function for this CPU (see
     :func:`isa`), or None where there is none (no kernels for this CPU, no compiler, or
     ``MUSICGEN_BRIDGE_CPU_KERNEL=0``). ``int8``: the step reading int8 weights (integer
     products on int16 inputs, ``csrc/int8_matvec.h``: AVX2 or AVX-512BW; the isa is then
-    ``avx2-int8`` or ``avx512-int8``)."""
-    key = ("step", bool(int8))
+    ``avx2-int8`` or ``avx512-int8``). ``packed``: the AVX512-BF16 step reading packed weights
+    (isa ``avx512bf16-packed``) or not; None: where :func:`packed_layout` says so."""
+    if packed is None:
+        packed = packed_layout(cpu_vendor(), os.environ.get(PACKED_ENV))
+    key = ("step", bool(int8), bool(packed))
     if key in _state:
         return _state[key]
     found = None
     try:
         if os.environ.get(ENV, "1") != "0":
-            found = step_library(isa(), int8)
+            found = step_library(isa(), int8, packed=packed)
     except Exception as exc:  # never let an optional speed-up break generation
         log.info("fast decoder: C step unavailable (%s); eager step used", exc)
         found = None

@@ -17,7 +17,9 @@ widths the kernel takes (hidden and feed-forward sizes multiples of 32, vocabula
 16, head size a multiple of 16 up to 256), and ``MUSICGEN_BRIDGE_CPU_STEP`` not set to ``0``.
 
 With ``--cpu-int8`` (the runner's ``cpu_int8``; :mod:`.int8_switch` decides) its products read
-int8 copies of the weight matrices (:func:`int8_weights`) instead of the bf16 ones.
+int8 copies of the weight matrices (:func:`int8_weights`) instead of the bf16 ones. Without it,
+on CPUs with AVX512-BF16 but not Intel's (:func:`.cpu_kernels.packed_layout`), they read packed
+bf16 copies (:func:`packed_weights`; ``csrc/bf16_packed.h``), made once when the model loads.
 """
 
 from __future__ import annotations
@@ -39,14 +41,18 @@ _PER_LAYER = 18     # decoder_step_layout(1)
 
 def _unsupported(runner) -> str | None:
     """Why the C step cannot run this runner's decoder, or None when it can."""
+    if runner.rows > cpu_kernels.MAX_ROWS:
+        return f"{runner.rows} rows (at most {cpu_kernels.MAX_ROWS})"
+    return _unsupported_weights(runner.weights)
+
+
+def _unsupported_weights(w) -> str | None:
+    """Why the C step cannot run a decoder with these weights, or None when it can."""
     import torch
     import torch.nn.functional as F
 
-    w = runner.weights
     if w.device.type != "cpu" or w.dtype != torch.bfloat16:
         return "not bf16 on the CPU"
-    if runner.rows > cpu_kernels.MAX_ROWS:
-        return f"{runner.rows} rows (at most {cpu_kernels.MAX_ROWS})"
     ffn = w.layers[0]["fc1"].shape[0]
     vocab = w.heads_w[0].shape[0]
     if w.hidden % 32 or ffn % 32 or vocab % 16 or w.head_dim % 16 or w.head_dim > 256:
@@ -101,11 +107,17 @@ class CpuStep:
                 raise RuntimeError("the C step needs contiguous tensors")
             return t.data_ptr()
 
+        packed = None
         if isa.endswith("-int8"):  # products read int8 copies: scales then rows (csrc/fp32_vec.h)
             packed = int8_weights(w)
+        elif isa.endswith("-packed"):  # products read packed bf16 copies (csrc/bf16_packed.h)
+            if not packs(w):
+                raise RuntimeError("widths the packed step does not take")
+            packed = packed_weights(w)
+        if packed is not None:
             self._keep.append(packed)
 
-            def ptr(t, _plain=ptr):  # noqa: F811 - the weight matrices' int8 copies
+            def ptr(t, _plain=ptr):  # noqa: F811 - the weight matrices' int8 or packed copies
                 return packed[id(t)].data_ptr() if t is not None and id(t) in packed else _plain(t)
 
         ptrs = [ptr(e) for e in w.embed_tokens] + [ptr(w.positions), ptr(w.final_norm.weight),
@@ -142,6 +154,12 @@ class CpuStep:
         return logits.view(-1, self.vocab)
 
 
+def _step_matrices(weights) -> list:
+    """The weight matrices one step reads (attention, cross attention, feed-forward, heads)."""
+    names = ("q", "k", "v", "o", "cq", "co", "fc1", "fc2")
+    return [layer[n] for layer in weights.layers for n in names if n in layer] + list(weights.heads_w)
+
+
 #: Weight rows per packed group and values per line of the int8 copies (``csrc/int8_matvec.h``).
 INT8_GROUP_ROWS = 4
 INT8_LINE = 64
@@ -171,11 +189,69 @@ def int8_weights(weights) -> dict:
     (the bf16 weights stay: the prefill and the eager step use them)."""
     cached = getattr(weights, "_int8", None)
     if cached is None:
-        names = ("q", "k", "v", "o", "cq", "co", "fc1", "fc2")
-        mats = [layer[n] for layer in weights.layers for n in names if n in layer] + list(weights.heads_w)
-        cached = {id(m): quantize_int8(m) for m in mats}
+        cached = {id(m): quantize_int8(m) for m in _step_matrices(weights)}
         weights._int8 = cached
     return cached
+
+
+#: Weight rows per block and most columns per segment of the packed bf16 copies
+#: (``PACK_ROWS`` and ``PACK_SEGMENT_MAX`` in ``csrc/bf16_packed.h``).
+PACK_ROWS = 32
+PACK_SEGMENT_MAX = 1024
+
+
+def pack_segment(k: int) -> int:
+    """Columns per segment of a packed copy of ``k`` columns (``pack_segment`` in
+    ``csrc/bf16_packed.h``): the largest divisor of ``k`` that is a multiple of 32 and at most
+    :data:`PACK_SEGMENT_MAX`, counted in equal parts."""
+    parts = -(-k // PACK_SEGMENT_MAX)
+    while k % parts or (k // parts) % 32:
+        parts += 1
+    return k // parts
+
+
+def pack_bf16(w):
+    """``w`` (N, K bf16; N a multiple of :data:`PACK_ROWS`, K of 32) as ``csrc/bf16_packed.h``
+    reads it: blocks of 32 rows, each cut into segments of :func:`pack_segment` columns, each
+    segment the block's 16 pairs of rows in turn, each pair line by line (32 values of its first
+    row, then the same 32 of its second). A new contiguous tensor of the same size."""
+    n, k = w.shape
+    s = pack_segment(k)
+    # (block, pair, row of the pair, segment, line, value) -> (block, segment, pair, line, row, value)
+    view = w.reshape(n // PACK_ROWS, PACK_ROWS // 2, 2, k // s, s // 32, 32)
+    return view.permute(0, 3, 1, 4, 2, 5).contiguous().reshape(n, k)
+
+
+def packs(weights) -> bool:
+    """Whether every weight matrix the step reads can be packed (rows a multiple of 32)."""
+    return all(m.shape[0] % PACK_ROWS == 0 and m.shape[1] % 32 == 0 for m in _step_matrices(weights))
+
+
+def packed_weights(weights) -> dict:
+    """``{id(matrix): packed bf16 copy}`` (:func:`pack_bf16`) for every weight matrix one step
+    reads, made once per weights object and kept on it (the plain weights stay: the prefill and
+    the eager step read them)."""
+    cached = getattr(weights, "_packed", None)
+    if cached is None:
+        cached = {id(m): pack_bf16(m) for m in _step_matrices(weights)}
+        weights._packed = cached
+    return cached
+
+
+def prepare_copies(weights, cpu_int8: bool = False) -> None:
+    """Make now (at load) the packed copies the C step will read for ``weights`` where it reads
+    them (:func:`packed_weights`), so that their memory is taken before any admission measures
+    what is free and the first clip is not slowed. ``cpu_int8``: the engine's int8 switch (the
+    int8 step reads its own copies, :func:`int8_weights`; none are packed then)."""
+    import torch
+
+    if weights.device.type != "cpu" or weights.dtype != torch.bfloat16 or os.environ.get(ENV, "1") == "0":
+        return
+    if int8_switch.resolve(cpu_int8, os.environ.get(int8_switch.ENV))[0]:
+        return
+    found = cpu_kernels.step_kernel()
+    if found is not None and found[2].endswith("-packed") and packs(weights) and _unsupported_weights(weights) is None:
+        packed_weights(weights)
 
 
 def cpu_step_for(runner) -> CpuStep | None:
@@ -187,7 +263,8 @@ def cpu_step_for(runner) -> CpuStep | None:
     if os.environ.get(ENV, "1") == "0" or runner.weights.device.type != "cpu":
         return None  # (a CUDA or MPS model never builds the CPU kernels)
     int8 = int8_switch.resolve(getattr(runner, "cpu_int8", False), os.environ.get(int8_switch.ENV))[0]
-    found = (int8 and cpu_kernels.step_kernel(int8=True)) or cpu_kernels.step_kernel()
+    found = (int8 and cpu_kernels.step_kernel(int8=True)) or \
+        (packs(runner.weights) and cpu_kernels.step_kernel()) or cpu_kernels.step_kernel(packed=False)
     if found is None:
         return None
     why = _unsupported(runner)

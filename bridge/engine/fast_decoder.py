@@ -109,7 +109,13 @@ def start_decoding(lm: LoadedModel, inputs: dict, max_new_tokens: int, guided: b
     return runner, ids, pattern, pad_id
 
 
-def prepare(lm: LoadedModel) -> None:
+def prepare(lm: LoadedModel, cpu_int8: bool = False) -> None:
     """The one-time work before the first request: gather the weight views and, for bf16 on the
-    CPU, build (first run on a machine: a few seconds) or load the C kernels."""
-    linear_for(weights_of(lm.model))
+    CPU, build (first run on a machine: a few seconds) or load the C kernels and make the copies
+    of the weights the C step reads (:func:`.cpu_step.prepare_copies`; ``cpu_int8``: the
+    engine's int8 switch)."""
+    from .cpu_step import prepare_copies
+
+    weights = weights_of(lm.model)
+    linear_for(weights)
+    prepare_copies(weights, cpu_int8)

@@ -58,6 +58,21 @@ static inline __m512 gelu16(__m512 x) {
     return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
+/* Lane i of the result = the sum of the 16 lanes of a[i] (a 16x16 transpose-and-add). */
+static inline __m512 sum16x16(const __m512* a) {
+    __m512 x[8], z[4], u[2];
+    for (int i = 0; i < 8; i++)       /* per 128-bit lane: [a 0+2, b 0+2, a 1+3, b 1+3] */
+        x[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++)       /* per 128-bit lane: the lane's sums of a, b, c, d */
+        z[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int i = 0; i < 2; i++)       /* add 128-bit lanes 0+2 and 1+3 */
+        u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 static inline void store(int mode, void* y, size_t at, const float* s, int R) {
     if (mode == STORE_F32) {
         float* yf = (float*)y + at;
@@ -345,6 +360,9 @@ static inline void amx_matvec(const uint16_t* w, const uint16_t* x, void* y, int
 }
 #endif
 
+#if BF16_PACKED
+#include "bf16_packed.h"
+#else
 /* Weight rows per unit of matvec's static schedule, and where weight row n starts. */
 static inline int matvec_rows(int M) { return use_amx(M) ? 16 : block_rows(M); }
 static inline const char* matvec_row_address(const void* w, int N, int K, size_t n) {
@@ -363,5 +381,7 @@ static void matvec(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M
     #pragma omp for schedule(static) nowait
     for (int b = 0; b < blocks; b++) block(w, x, y, ldy, M, K, b * R, mode);
 }
+
+#endif  /* BF16_PACKED */
 
 #endif

@@ -36,21 +36,6 @@ static void layer_norm(const uint16_t* h, const uint16_t* w, const uint16_t* b, 
     }
 }
 
-/* Lane i of the result = the sum of the 16 lanes of a[i] (a 16x16 transpose-and-add). */
-static inline __m512 sum16x16(const __m512* a) {
-    __m512 x[8], z[4], u[2];
-    for (int i = 0; i < 8; i++)       /* per 128-bit lane: [a 0+2, b 0+2, a 1+3, b 1+3] */
-        x[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
-    for (int i = 0; i < 4; i++)       /* per 128-bit lane: the lane's sums of a, b, c, d */
-        z[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    for (int i = 0; i < 2; i++)       /* add 128-bit lanes 0+2 and 1+3 */
-        u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
 /* One query (HD values) against T keys/values (T rows of HD, contiguous): softmax(q.k * scale)
    over the positions where mask is nonzero (all when mask is NULL), times the values. A row
    with every position masked gives zeros (as torch's SDPA). sc: T floats of scratch.

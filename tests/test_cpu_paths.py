@@ -427,3 +427,33 @@ def test_step_ab_benchmark_runs_on_the_tiny_model():
     rows = [line.split() for line in r.stdout.splitlines() if line.startswith("avx2")]
     assert [row[0] for row in rows] == ["avx2", "avx2", "avx2-int8", "avx2-int8"], r.stdout
     assert all(float(row[-1]) > 0 for row in rows), r.stdout
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_vector_rounding_is_bit_for_bit_the_scalar_one(tiny_pair, packed, monkeypatch):
+    """The AVX512-BF16 step rounds to bf16 16 lanes at a time (stores, layer norms, attention);
+    the same step built with -DSCALAR_STORES rounds one value at a time, as torch does: the
+    logits are equal bit for bit, step after step (6 rows: every store mode)."""
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags())[0] not in ("avx512bf16", "amx"):
+        pytest.skip("this CPU has no AVX512-BF16")
+    from bridge.engine.cpu_step import CpuStep
+
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx512bf16")
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    builds = [cpu_kernels.step_library("avx512bf16", extra_flags=flags, packed=packed)
+              for flags in ((), ("-DSCALAR_STORES",))]
+    if None in builds:
+        pytest.skip("no C compiler here")
+    eng32, lm16 = tiny_pair
+    inputs = _inputs(eng32, "text", batch=3)
+    with torch.inference_mode():
+        runner, ids, _, _ = fast_decoder.start_decoding(lm16, inputs, 12, guided=True)
+        vector, scalar = (CpuStep(runner, *found) for found in builds)
+        runner.prefill(torch.cat([ids, ids]))
+        gen = torch.Generator().manual_seed(3)
+        vocab = runner.weights.heads_w[0].shape[0]
+        for i in range(10):
+            tokens = torch.randint(0, vocab, (runner.rows, len(runner.weights.embed_tokens)), generator=gen)
+            a = vector(tokens, ids.shape[-1] + i)
+            b = scalar(tokens, ids.shape[-1] + i)
+            assert torch.isfinite(a).all() and torch.equal(a, b), i

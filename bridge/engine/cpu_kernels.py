@@ -272,13 +272,14 @@ def _build_with(flags: list[str], quiet: bool = False, sources: tuple[str, ...] 
     return ctypes.CDLL(str(out))
 
 
-def build_profiling_library(int8: bool = False) -> tuple[ctypes.CDLL | None, str | None]:
-    """``(library, step function name)`` of this process's C step built with
-    ``-DSTEP_PROFILE``: the step adds the time of each of its phases to the ``step_profile``
-    array (``bench/step_profile.py``). Not for decoding. ``(None, None)`` without kernels.
-    ``int8``: the int8 step (see :func:`step_kernel`)."""
-    found = step_library(isa(), int8, ("-DSTEP_PROFILE",))
-    return (found[0], found[1]) if found else (None, None)
+def build_profiling_library(int8: bool = False) -> tuple[ctypes.CDLL | None, str | None, str | None]:
+    """``(library, step function name, label)`` of this process's C step (as
+    :func:`step_kernel` picks it) built with ``-DSTEP_PROFILE``: the step adds the time of each
+    of its phases to the ``step_profile`` array (``bench/step_profile.py``). Not for decoding.
+    ``(None, None, None)`` without kernels. ``int8``: the int8 step."""
+    packed = packed_layout(cpu_vendor(), os.environ.get(PACKED_ENV))
+    found = step_library(isa(), int8, ("-DSTEP_PROFILE",), packed=packed)
+    return found if found else (None, None, None)
 
 
 def step_library(which: str | None, int8: bool = False, extra_flags: tuple[str, ...] = (),

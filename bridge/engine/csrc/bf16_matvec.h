@@ -73,6 +73,24 @@ static inline __m512 sum16x16(const __m512* a) {
                          _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
+/* 16 fp32 lanes rounded to bf16 as to_bf16 does (nearest even; NaN stays NaN), as 16 uint16. */
+static inline __m256i to_bf16_16(__m512 v) {
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+    r = _mm512_mask_or_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    return _mm512_cvtepi32_epi16(r);
+}
+
+/* 16 bf16 values as fp32 lanes. */
+static inline __m512 bf16_16_to_f32(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* Built with -DSCALAR_STORES, the step rounds one value at a time (to_bf16, as torch does) in
+   the stores, layer norms and attention outputs: the reference that tests compare the vector
+   rounding with, bit for bit (tests/test_cpu_paths.py). */
+#ifdef SCALAR_STORES
 static inline void store(int mode, void* y, size_t at, const float* s, int R) {
     if (mode == STORE_F32) {
         float* yf = (float*)y + at;
@@ -92,6 +110,24 @@ static inline void store(int mode, void* y, size_t at, const float* s, int R) {
         for (int r = 0; r < R; r++) yb[r] = to_bf16(s[r]);
     }
 }
+#else
+/* R (at most 16) sums s stored at y + at as mode says, 16 lanes at once. */
+static inline void store(int mode, void* y, size_t at, const float* s, int R) {
+    const __mmask16 m = (__mmask16)((1u << R) - 1u);
+    const __m256i rounded = to_bf16_16(_mm512_maskz_loadu_ps(m, s));
+    if (mode == STORE_F32) {
+        _mm512_mask_storeu_ps((float*)y + at, m, bf16_16_to_f32(rounded));
+        return;
+    }
+    uint16_t* yb = (uint16_t*)y + at;
+    __m256i out = rounded;
+    if (mode == STORE_ADD)
+        out = to_bf16_16(_mm512_add_ps(bf16_16_to_f32(_mm256_maskz_loadu_epi16(m, yb)), bf16_16_to_f32(rounded)));
+    else if (mode == STORE_GELU)
+        out = to_bf16_16(gelu16(bf16_16_to_f32(rounded)));
+    _mm256_mask_storeu_epi16(yb, m, out);
+}
+#endif
 
 /* Software prefetch in the vector blocks: by default the same line of the next block (one
    block ahead); built with -DBF16_PREFETCH_BYTES=N, N bytes ahead in the same row instead;

@@ -28,10 +28,15 @@ static void layer_norm(const uint16_t* h, const uint16_t* w, const uint16_t* b, 
         float rstd = 1.0f / sqrtf(_mm512_reduce_add_ps(v) / H + eps);
         __m512 rv = _mm512_set1_ps(rstd), cv = _mm512_set1_ps(-mean * rstd);
         for (int i = 0; i < H; i += 16) {
-            float t[16];
             __m512 y = _mm512_fmadd_ps(load16_bf16(x + i), rv, cv);
+#ifdef SCALAR_STORES
+            float t[16];
             _mm512_storeu_ps(t, _mm512_fmadd_ps(y, load16_bf16(w + i), load16_bf16(b + i)));
             for (int j = 0; j < 16; j++) out[(size_t)m * H + i + j] = to_bf16(t[j]);
+#else
+            _mm256_storeu_si256((__m256i*)(out + (size_t)m * H + i),
+                                to_bf16_16(_mm512_fmadd_ps(y, load16_bf16(w + i), load16_bf16(b + i))));
+#endif
         }
     }
 }
@@ -99,9 +104,13 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
     }
     __m512 inv = _mm512_set1_ps(1.0f / sum);
     for (int j = 0; j < J; j++) {
+#ifdef SCALAR_STORES
         float tmp[16];
         _mm512_storeu_ps(tmp, _mm512_mul_ps(o[j], inv));
         for (int d = 0; d < 16; d++) out[16 * j + d] = to_bf16(tmp[d]);
+#else
+        _mm256_storeu_si256((__m256i*)(out + 16 * j), to_bf16_16(_mm512_mul_ps(o[j], inv)));
+#endif
     }
 }
 

@@ -261,6 +261,8 @@ def describe_step(step, dtype) -> str:
             how = "int8 weights with per-row scales, int16 inputs, integer products"
         elif step.isa in ("avx2", "avx512"):
             how = "bf16 weights, fp32 arithmetic"
+        elif step.isa.endswith("-packed"):
+            how = "packed copies of the bf16 weights, vdpbf16ps products"
         else:
             how = "bf16 weights, vdpbf16ps products"
         amx = "AMX on for 3-16 rows" if cpu_kernels.amx_in_use() else "no AMX"

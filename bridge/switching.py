@@ -5,7 +5,8 @@ model loads (``/musicgen/loading <name> <fraction>`` replies), then the queue go
 cannot be loaded leaves the old model serving and is answered with an error.
 
 Memory: two models are held at once only when the device has room. :func:`plan` decides, from the
-new model's weights on disk (:func:`weights_bytes`, times 1.2 for load-time copies) and the device's
+new model's weights on disk (:func:`weights_bytes`, times 1.2 for load-time copies, plus the
+copies the CPU step keeps of the decoder's weights: :func:`with_step_copies`) and the device's
 free memory (:func:`bridge.engine.memory.free_bytes`): room -> the new model loads beside the old one,
 which is released once the new one is ready (a failed load costs nothing); no room, or free memory
 unknown -> the old model is released first, and reloaded when the new one fails.
@@ -59,6 +60,29 @@ def weights_bytes(spec: str, dtype_bytes: int = 4) -> int | None:
         return None
 
 
+def with_step_copies(weights: int | None, *, packed: bool, int8: bool) -> int | None:
+    """``weights`` (bytes) plus the copies of the decoder's weight matrices the CPU's C step keeps
+    beside them: packed bf16 copies (``packed``, :func:`bridge.engine.cpu_step.packed_weights`:
+    as many bytes as the bf16 decoder) or int8 ones (``int8``: half as many). The decoder is most
+    of a MusicGen's weights, so the whole ``weights`` (at bf16) stands for it: an upper bound."""
+    if weights is None:
+        return None
+    return int(weights * (2.0 if packed else 1.5 if int8 else 1.0))
+
+
+def _step_copies(engine, device: str) -> tuple[bool, bool]:
+    """``(packed, int8)``: which copies of the weights the C step keeps on this machine."""
+    if device != "cpu":
+        return False, False
+    try:
+        from .engine import cpu_step
+
+        return cpu_step.reads_packed_copies(bool(getattr(engine, "cpu_int8", False))), \
+            bool(getattr(engine, "cpu_int8", False))
+    except Exception:  # an estimate: never let it stop a switch
+        return False, False
+
+
 def _cached_snapshot(repo: str) -> Path | None:
     try:
         from huggingface_hub import snapshot_download
@@ -77,7 +101,9 @@ def switch(engine, spec: str, name: str, *, dtype: str, say: Callable[[float], N
 
     old = engine.loaded
     itemsize = getattr(old.dtype, "itemsize", 4)
-    how = plan(weights_bytes(spec, itemsize), memory.free_bytes(old.device))
+    packed, int8 = _step_copies(engine, old.device)
+    how = plan(with_step_copies(weights_bytes(spec, itemsize), packed=packed, int8=int8),
+               memory.free_bytes(old.device))
     log.info("switching model %s -> %s (%s)", old.spec, name, how)
     say(0.0)
     if how == REPLACE:

@@ -6,7 +6,7 @@ import sqlite3
 
 from bridge.jobs import Journal
 from bridge.models import ModelEntry, catalogue, folder_entries, reply_args, resolve_name, write_models_file
-from bridge.switching import BESIDE, REPLACE, plan
+from bridge.switching import BESIDE, REPLACE, plan, with_step_copies
 from tests.finetune_helpers import make_audiocraft_checkpoint
 
 
@@ -57,6 +57,18 @@ def test_memory_plan():
     assert plan(8 * gb, 10 * gb) == REPLACE      # 8 GB x 1.2 does not fit in 90 % of 10 GB
     assert plan(None, 10 * gb) == REPLACE        # size unknown
     assert plan(2 * gb, None) == REPLACE         # free memory unknown
+
+
+def test_memory_plan_counts_the_cpu_steps_copies():
+    """The packed bf16 copies (AVX512-BF16 CPUs but Intel's) double the bf16 weights; int8 copies
+    add half; a model that fits alone may not fit with its copies."""
+    gb = 1_000_000_000
+    assert with_step_copies(3 * gb, packed=False, int8=False) == 3 * gb
+    assert with_step_copies(3 * gb, packed=True, int8=False) == 6 * gb
+    assert with_step_copies(3 * gb, packed=False, int8=True) == int(4.5 * gb)
+    assert with_step_copies(None, packed=True, int8=False) is None
+    assert plan(3 * gb, 5 * gb) == BESIDE
+    assert plan(with_step_copies(3 * gb, packed=True, int8=False), 5 * gb) == REPLACE
 
 
 def test_journal_from_before_models_gets_the_column(tmp_path):

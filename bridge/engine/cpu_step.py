@@ -245,13 +245,20 @@ def prepare_copies(weights, cpu_int8: bool = False) -> None:
     int8 step reads its own copies, :func:`int8_weights`; none are packed then)."""
     import torch
 
-    if weights.device.type != "cpu" or weights.dtype != torch.bfloat16 or os.environ.get(ENV, "1") == "0":
+    if weights.device.type != "cpu" or weights.dtype != torch.bfloat16:
         return
-    if int8_switch.resolve(cpu_int8, os.environ.get(int8_switch.ENV))[0]:
-        return
-    found = cpu_kernels.step_kernel()
-    if found is not None and found[2].endswith("-packed") and packs(weights) and _unsupported_weights(weights) is None:
+    if reads_packed_copies(cpu_int8) and packs(weights) and _unsupported_weights(weights) is None:
         packed_weights(weights)
+
+
+def reads_packed_copies(cpu_int8: bool = False) -> bool:
+    """Whether this machine's C step reads packed copies of bf16 weights (:func:`packed_weights`):
+    an AVX512-BF16 CPU where :func:`.cpu_kernels.packed_layout` says so, the step not turned off,
+    and the int8 step not asked for (``cpu_int8``, or ``MUSICGEN_BRIDGE_INT8``)."""
+    if os.environ.get(ENV, "1") == "0" or int8_switch.resolve(cpu_int8, os.environ.get(int8_switch.ENV))[0]:
+        return False
+    found = cpu_kernels.step_kernel()
+    return found is not None and found[2].endswith("-packed")
 
 
 def cpu_step_for(runner) -> CpuStep | None:

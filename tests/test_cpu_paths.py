@@ -429,6 +429,23 @@ def test_step_ab_benchmark_runs_on_the_tiny_model():
     assert all(float(row[-1]) > 0 for row in rows), r.stdout
 
 
+def _same_logits_step_by_step(lm16, inputs, builds):
+    """Two builds of a C step on one runner, the same codes at each position: equal logits."""
+    from bridge.engine.cpu_step import CpuStep
+
+    with torch.inference_mode():
+        runner, ids, _, _ = fast_decoder.start_decoding(lm16, inputs, 12, guided=True)
+        first, second = (CpuStep(runner, *found) for found in builds)
+        runner.prefill(torch.cat([ids, ids]))
+        gen = torch.Generator().manual_seed(3)
+        vocab = runner.weights.heads_w[0].shape[0]
+        for i in range(10):
+            tokens = torch.randint(0, vocab, (runner.rows, len(runner.weights.embed_tokens)), generator=gen)
+            a = first(tokens, ids.shape[-1] + i)
+            b = second(tokens, ids.shape[-1] + i)
+            assert torch.isfinite(a).all() and torch.equal(a, b), i
+
+
 @pytest.mark.parametrize("packed", [False, True])
 def test_vector_rounding_is_bit_for_bit_the_scalar_one(tiny_pair, packed, monkeypatch):
     """The AVX512-BF16 step rounds to bf16 16 lanes at a time (stores, layer norms, attention);
@@ -436,8 +453,6 @@ def test_vector_rounding_is_bit_for_bit_the_scalar_one(tiny_pair, packed, monkey
     logits are equal bit for bit, step after step (6 rows: every store mode)."""
     if cpu_kernels.pick_isa(cpu_kernels.cpu_flags())[0] not in ("avx512bf16", "amx"):
         pytest.skip("this CPU has no AVX512-BF16")
-    from bridge.engine.cpu_step import CpuStep
-
     monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx512bf16")
     monkeypatch.setattr(cpu_kernels, "_state", {})
     builds = [cpu_kernels.step_library("avx512bf16", extra_flags=flags, packed=packed)
@@ -445,15 +460,18 @@ def test_vector_rounding_is_bit_for_bit_the_scalar_one(tiny_pair, packed, monkey
     if None in builds:
         pytest.skip("no C compiler here")
     eng32, lm16 = tiny_pair
-    inputs = _inputs(eng32, "text", batch=3)
-    with torch.inference_mode():
-        runner, ids, _, _ = fast_decoder.start_decoding(lm16, inputs, 12, guided=True)
-        vector, scalar = (CpuStep(runner, *found) for found in builds)
-        runner.prefill(torch.cat([ids, ids]))
-        gen = torch.Generator().manual_seed(3)
-        vocab = runner.weights.heads_w[0].shape[0]
-        for i in range(10):
-            tokens = torch.randint(0, vocab, (runner.rows, len(runner.weights.embed_tokens)), generator=gen)
-            a = vector(tokens, ids.shape[-1] + i)
-            b = scalar(tokens, ids.shape[-1] + i)
-            assert torch.isfinite(a).all() and torch.equal(a, b), i
+    _same_logits_step_by_step(lm16, _inputs(eng32, "text", batch=3), builds)
+
+
+def test_int8_vnni_products_equal_the_plain_ones(tiny_pair, monkeypatch):
+    """Where the CPU has AVX512-VNNI the int8 step multiplies with vpdpwssd: the same integer
+    sums as vpmaddwd + vpaddd, so the same logits bit for bit (6 rows: groups of 4 and 2)."""
+    if "avx512_vnni" not in cpu_kernels.cpu_flags() or cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), "avx512")[0] != "avx512":
+        pytest.skip("this CPU has no AVX512-VNNI")
+    _force_int8_isa("avx512", monkeypatch)
+    builds = [cpu_kernels.step_library("avx512", int8=True, extra_flags=flags)
+              for flags in ((), ("-mno-avx512vnni",))]
+    if None in builds:
+        pytest.skip("no C compiler here")
+    eng32, lm16 = tiny_pair
+    _same_logits_step_by_step(lm16, _inputs(eng32, "text", batch=3), builds)

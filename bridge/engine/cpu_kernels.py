@@ -287,7 +287,8 @@ def step_library(which: str | None, int8: bool = False, extra_flags: tuple[str, 
     """``(library, step function name, label)`` of the whole-step C function for instruction set
     ``which``, built with ``extra_flags`` added (benchmarks: ``-DSTEP_PROFILE``, tuning
     constants), or None (no kernels for ``which``, or no compiler). ``label`` is ``which``, or
-    ``avx2-int8`` / ``avx512-int8`` for the int8 step, or ``avx512bf16-packed`` for the step
+    ``avx2-int8`` / ``avx512-int8`` for the int8 step (the latter with AVX512-VNNI products
+    where the CPU has them), or ``avx512bf16-packed`` for the step
     reading packed weights (``packed``: only for ``avx512bf16``)."""
     if which is None:
         return None
@@ -296,7 +297,8 @@ def step_library(which: str | None, int8: bool = False, extra_flags: tuple[str, 
         return (lib, "decoder_step_bf16", which + "-packed") if lib is not None else None
     if int8:
         base = "avx2" if which == "avx2" else "avx512"
-        lib = _build_f32(base, ("-DWEIGHTS_INT8", *extra_flags), suffix="_int8")
+        vnni = ("-mavx512vnni",) if base == "avx512" and "avx512_vnni" in cpu_flags() else ()
+        lib = _build_f32(base, ("-DWEIGHTS_INT8", *vnni, *extra_flags), suffix="_int8")
         return (lib, _F32_BUILDS[base][1] + "_int8", base + "-int8") if lib is not None else None
     if which in _F32_BUILDS:
         lib = _build_f32(which, extra_flags)

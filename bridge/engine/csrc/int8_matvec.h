@@ -12,11 +12,14 @@
    The input rows (bf16) are quantized once per product and thread to int16 with one scale per
    row (|x| <= 32767, less for long rows, so that no int32 lane can overflow): the inputs lose
    less than bf16 already did, and the error is the weights' rounding. The weights are widened
-   to int16 and multiplied with vpmaddwd + vpaddd (AVX2, or AVX-512BW), 64 weights per row and
-   step; the int32 sums of each row are scaled to fp32 at the end: sum * weight scale * input
-   scale. Measured on AMD Zen 4 (bench/step_ab.py): vpdpwssd (AVX512-VNNI) instead of
-   vpmaddwd + vpaddd was no faster, and two int8 digits per input with vpdpbusd (64 products
-   per instruction, no widening) were slower (1.61x the bf16 step against 1.75-1.81x).
+   to int16 and multiplied with vpmaddwd + vpaddd (AVX2, or AVX-512BW), or with vpdpwssd (the
+   same sums in one instruction) where the CPU has AVX512-VNNI (cpu_kernels builds with
+   -mavx512vnni there), 64 weights per row and step; the int32 sums of each row are scaled to
+   fp32 at the end: sum * weight scale * input scale. Measured on AMD Zen 4
+   (bench/step_ab.py): vpdpwssd is no faster for one clip (2 rows: the weight reads bound it)
+   and 1.16x faster for 4 variations (8 rows: the multiplies bound it); two int8 digits per
+   input with vpdpbusd (64 products per instruction, no widening) were slower (1.61x the bf16
+   step against 1.75-1.81x).
 
    Why by hand: the step reads the weights once, in place, with the quantization of the inputs
    and the bf16 rounding of torch's step in between; no library does a whole step. */
@@ -35,7 +38,11 @@ typedef __m512i vq;
 static inline vq widen(const int8_t* p) { return _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i*)p)); }
 static inline vq qload(const int16_t* p) { return _mm512_loadu_si512((const void*)p); }
 static inline vq qzero(void) { return _mm512_setzero_si512(); }
+#ifdef __AVX512VNNI__
+static inline vq qdot(vq acc, vq a, vq b) { return _mm512_dpwssd_epi32(acc, a, b); }
+#else
 static inline vq qdot(vq acc, vq a, vq b) { return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b)); }
+#endif
 static inline float qsum(vq a) { return _mm512_reduce_add_ps(_mm512_cvtepi32_ps(a)); }
 /* VW fp32 values rounded to nearest and stored as int16 */
 static inline void store_q(int16_t* q, vf v) {
@@ -95,9 +102,9 @@ static void quantize_rows(const uint16_t* x, int M, int K, int16_t* scratch, flo
 }
 
 /* s[r][m] = the integer dot products (as fp32) of one packed group g (GROUP rows of kp) with
-   MM (1 or 2) input rows of the scratch q. */
+   MM (1, 2 or 4) input rows of the scratch q. */
 #define GROUP_DOT(MM)                                                                         \
-static inline void group_dot_##MM(const int8_t* g, const int16_t* q, int K, int prefetch, float (*s)[2]) { \
+static inline void group_dot_##MM(const int8_t* g, const int16_t* q, int K, int prefetch, float (*s)[4]) { \
     const int kp = KP(K);                                                                     \
     vq acc[GROUP][MM];                                                                        \
     for (int r = 0; r < GROUP; r++) for (int m = 0; m < MM; m++) acc[r][m] = qzero();         \
@@ -119,24 +126,38 @@ static inline void group_dot_##MM(const int8_t* g, const int16_t* q, int K, int 
 
 GROUP_DOT(1)
 GROUP_DOT(2)
+/* Four input rows at once where 16 accumulators, 4 weight vectors and an input fit in the 32
+   vector registers (AVX-512; AVX2 has 16, and takes two). */
+#if VW == 16
+#define QMAX_INPUTS 4
+GROUP_DOT(4)
+#else
+#define QMAX_INPUTS 2
+static inline void group_dot_4(const int8_t* g, const int16_t* q, int K, int prefetch, float (*s)[4]) {
+    (void)g; (void)q; (void)K; (void)prefetch; (void)s;
+}
+#endif
 
 /* Weight rows per block (the unit the threads share out). */
 #define QROWS 16
 
 /* QROWS weight rows from n0 (QROWS / GROUP packed groups) against all M quantized input rows,
-   two input rows at a time: each group is read once from memory, and again from the L1 cache
-   for every further pair of input rows. */
+   four input rows at a time with AVX-512 (then two, then one): each group is read once from memory, and
+   again from the L1 cache for every further group of input rows. */
 static void qblock(const int8_t* w, const float* wscale, const int16_t* q, const float* xscale, void* y, int ldy,
                    int M, int K, int n0, int mode) {
-    float s[MAX_ROWS][QROWS], t[GROUP][2];
+    float s[MAX_ROWS][QROWS], t[GROUP][4];
     for (int r0 = 0; r0 < QROWS; r0 += GROUP) {
         const int8_t* g = w + (size_t)(n0 + r0) * KP(K);
-        for (int m0 = 0; m0 < M; m0 += 2) {
+        for (int m0 = 0; m0 < M;) {
             const int16_t* qm = q + (size_t)m0 * KP(K);
-            if (M - m0 == 1) group_dot_1(g, qm, K, m0 == 0, t);
-            else group_dot_2(g, qm, K, m0 == 0, t);
+            const int mm = M - m0 >= 4 && QMAX_INPUTS == 4 ? 4 : M - m0 >= 2 ? 2 : 1;
+            if (mm == 4) group_dot_4(g, qm, K, m0 == 0, t);
+            else if (mm == 2) group_dot_2(g, qm, K, m0 == 0, t);
+            else group_dot_1(g, qm, K, m0 == 0, t);
             for (int r = 0; r < GROUP; r++)
-                for (int m = m0; m < M && m < m0 + 2; m++) s[m][r0 + r] = t[r][m - m0] * wscale[n0 + r0 + r] * xscale[m];
+                for (int m = m0; m < m0 + mm; m++) s[m][r0 + r] = t[r][m - m0] * wscale[n0 + r0 + r] * xscale[m];
+            m0 += mm;
         }
     }
     for (int m = 0; m < M; m++) store(mode, y, (size_t)m * ldy + n0, s[m], QROWS);

@@ -113,13 +113,13 @@ def switch(engine, spec: str, name: str, *, dtype: str, say: Callable[[float], N
     try:
         new = load_model(spec, device=old.device, dtype=dtype)
         say(0.8)
-        _prepare(engine, new)
+        _prepare(engine, new, dtype)
     except Exception:
         if how == REPLACE:
             log.warning("model %s could not be loaded; loading %s again", name, old.spec)
             back = load_model(old.source, device=old.device, dtype=dtype)
             back.spec, back.origin = old.spec, old.origin
-            _prepare(engine, back)
+            _prepare(engine, back, dtype)
             engine.loaded = back
         else:
             engine.loaded = old
@@ -149,7 +149,13 @@ def _free(lm) -> None:
     memory.release(lm.device)
 
 
-def _prepare(engine, lm) -> None:
+def _prepare(engine, lm, dtype: str) -> None:
+    """Ready a model just loaded as the engine's first one was (:func:`bridge.engine.fit_model`:
+    the decoder alone in bf16 where the C step wants it, EnCodec's place; the fast decoder's
+    kernels and weight copies)."""
+    from .engine import fit_model
+
+    fit_model(lm, dtype, engine.decoder)
     if engine.decoder == "fast":
         from .engine.fast_decoder import prepare
 

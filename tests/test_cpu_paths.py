@@ -96,6 +96,32 @@ def test_forced_avx2_turns_the_bf16_product_kernels_off(tiny_pair, monkeypatch):
     assert torch.isfinite(logits).all()
 
 
+def test_a_switched_model_is_fitted_as_the_first(tiny_model, tiny_melody_model, monkeypatch):
+    """After a model switch on an AVX2 CPU, the new model's decoder alone is in bf16 and the C
+    step decodes it, as for the model the daemon started with (it used to stay fp32: torch's
+    eager step, several times slower)."""
+    from bridge.engine import Conditioning, Sampling, build_engine, cpu_step
+    from bridge.switching import switch
+
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), "avx2")[0] != "avx2":
+        pytest.skip("this CPU has no AVX2")
+    monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx2")
+    monkeypatch.setattr(cpu_kernels, "_state", {})
+    calls = []
+    original = cpu_step.CpuStep.__call__
+    monkeypatch.setattr(cpu_step.CpuStep, "__call__", lambda self, *a: calls.append(self.isa) or original(self, *a))
+    eng = build_engine(str(tiny_model), device="cpu")
+    new = switch(eng, str(tiny_melody_model), "tiny-melody", dtype="auto", say=lambda fraction: None)
+    assert eng.loaded is new
+    m = new.model
+    assert next(m.decoder.parameters()).dtype == torch.bfloat16
+    assert next(m.text_encoder.parameters()).dtype == torch.float32
+    assert next(m.audio_encoder.parameters()).dtype == torch.float32
+    out = eng.generate(Conditioning(prompt="piano"), 0.5, Sampling(), seed=3)
+    assert out.audio.shape == (1, 1, 16000) and torch.isfinite(torch.from_numpy(out.audio)).all()
+    assert calls and set(calls) == {"avx2"}
+
+
 def test_decoder_only_bf16_rule():
     rule = cpu_kernels.decoder_only_bf16
     assert rule("cpu", "auto", "fast", True, "avx2") and rule("cpu", "AUTO", "fast", True, "avx512")

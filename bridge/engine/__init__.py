@@ -43,6 +43,21 @@ def build_engine(model: str | None = None, *, device: str = "auto", dtype: str =
     lm = load_model(model or default_model_spec(), device=device, dtype=dtype)
     if decoder == "auto":
         decoder = "fast"
+    fit_model(lm, dtype, decoder)
+    engine = Engine(lm, decoder=decoder)
+    _set_cpu_int8(engine, cpu_int8)
+    if decoder == "fast":
+        from .fast_decoder import prepare
+
+        prepare(lm, engine.cpu_int8)  # the C kernels' first build happens here, not in the first request
+    return engine
+
+
+def fit_model(lm: LoadedModel, dtype: str, decoder: str) -> None:
+    """Fit a model just loaded with ``dtype`` (as asked: ``auto``...) to ``decoder``, at start and
+    after a switch (:mod:`bridge.switching`): on a CPU whose C step computes in fp32 from bf16
+    weights (:func:`.cpu_kernels.decoder_only_bf16`), the decoder alone cast to bf16 (text
+    encoder and EnCodec stay fp32); EnCodec placed as :func:`place_codec` says."""
     if lm.device == "cpu":
         import torch
 
@@ -50,14 +65,7 @@ def build_engine(model: str | None = None, *, device: str = "auto", dtype: str =
 
         if decoder_only_bf16(lm.device, dtype, decoder, lm.dtype == torch.float32, isa()):
             lm.model.decoder.to(torch.bfloat16)  # the C step's bf16 weights; encoder and EnCodec fp32
-    engine = Engine(lm, decoder=decoder)
     place_codec(lm, decoder)
-    _set_cpu_int8(engine, cpu_int8)
-    if decoder == "fast":
-        from .fast_decoder import prepare
-
-        prepare(lm, engine.cpu_int8)  # the C kernels' first build happens here, not in the first request
-    return engine
 
 
 def _set_cpu_int8(engine: Engine, asked: bool) -> None:
@@ -88,12 +96,8 @@ def _set_cpu_int8(engine: Engine, asked: bool) -> None:
     if note:
         log.warning("%s", note)
     engine.cpu_int8 = step_isa is not None
-    engine.cpu_int8_isa = step_isa
-    if step_isa is not None:  # the int8 copies now: their memory taken at load, the first clip not slowed
-        from .weights import weights_of
-
-        cpu_step.int8_weights(weights_of(lm.model))
+    engine.cpu_int8_isa = step_isa  # (the int8 copies are made by fast_decoder.prepare, at load)
 
 
-__all__ = ["build_engine", "Engine", "Conditioning", "Sampling", "GenerationOutput", "Cancelled",
+__all__ = ["build_engine", "fit_model", "Engine", "Conditioning", "Sampling", "GenerationOutput", "Cancelled",
            "LoadedModel", "ModelLoadError", "load_model", "SHORT_NAMES", "default_model_spec", "DECODERS"]

@@ -239,15 +239,20 @@ def packed_weights(weights) -> dict:
 
 
 def prepare_copies(weights, cpu_int8: bool = False) -> None:
-    """Make now (at load) the packed copies the C step will read for ``weights`` where it reads
-    them (:func:`packed_weights`), so that their memory is taken before any admission measures
-    what is free and the first clip is not slowed. ``cpu_int8``: the engine's int8 switch (the
-    int8 step reads its own copies, :func:`int8_weights`; none are packed then)."""
+    """Make now (at load) the copies of ``weights`` the C step will read: int8 ones
+    (:func:`int8_weights`) when the engine's int8 switch ``cpu_int8`` (or
+    ``MUSICGEN_BRIDGE_INT8``) asks for them and the int8 step builds, else packed bf16 ones
+    (:func:`packed_weights`) where the step reads them; so that their memory is taken before any
+    admission measures what is free, and the first clip is not slowed."""
     import torch
 
-    if weights.device.type != "cpu" or weights.dtype != torch.bfloat16:
+    if weights.device.type != "cpu" or weights.dtype != torch.bfloat16 or _unsupported_weights(weights) is not None:
         return
-    if reads_packed_copies(cpu_int8) and packs(weights) and _unsupported_weights(weights) is None:
+    if int8_switch.resolve(cpu_int8, os.environ.get(int8_switch.ENV))[0]:
+        if os.environ.get(ENV, "1") != "0" and cpu_kernels.step_kernel(int8=True) is not None:
+            int8_weights(weights)
+        return
+    if reads_packed_copies(cpu_int8) and packs(weights):
         packed_weights(weights)
 
 

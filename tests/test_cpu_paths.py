@@ -249,6 +249,21 @@ def test_pack_segment(k, segment):
     assert cpu_step.pack_segment(k) == segment
 
 
+def test_packs_only_widths_of_whole_blocks():
+    """Every matrix the step reads needs rows in blocks of 32 (else the in-place step runs):
+    musicgen's widths pack; a head of 2064 codes (a multiple of 16, which the in-place step
+    takes) does not."""
+    from types import SimpleNamespace
+
+    def weights(vocab):
+        layer = {n: torch.empty(1024, 1024) for n in ("q", "k", "v", "o", "cq", "co")}
+        layer.update(fc1=torch.empty(4096, 1024), fc2=torch.empty(1024, 4096))
+        return SimpleNamespace(layers=[layer], heads_w=[torch.empty(vocab, 1024)] * 4)
+
+    assert cpu_step.packs(weights(2048))
+    assert not cpu_step.packs(weights(2064))
+
+
 def test_pack_bf16_layout():
     """Blocks of 32 rows; in a block, segments; in a segment, pairs of rows; in a pair, lines of
     32 values of each row in turn (what csrc/bf16_packed.h reads)."""

@@ -41,14 +41,20 @@ static inline int pack_segment(int K) {
 }
 
 /* One pair of weight rows (g: S / 32 lines) against MM input rows (x, leading dimension ldx)
-   over S columns: sums[r * 8 + m] += row r . input m (lanes past MM untouched, as zeros). */
+   over S columns: sums[r * 8 + m] += row r . input m (lanes past MM untouched, as zeros).
+   Prefetches, per line read: the line `ahead` bytes further (none for 0); and with `next`,
+   the line at next + (at >> shift), `at` the offset of the lines read in their block. */
 #define PAIR_DOT(MM)                                                                          \
-static inline void pair_dot_##MM(const uint16_t* g, const uint16_t* x, int S, int ldx, float* sums) { \
+static inline void pair_dot_##MM(const uint16_t* g, const uint16_t* x, int S, int ldx, size_t ahead, \
+                                 const char* next, size_t at, int shift, float* sums) {         \
     __m512 a[16];                                                                             \
     for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();                                  \
-    for (int k = 0; k < S; k += 32, g += 64) {                                                \
-        _mm_prefetch((const char*)g + PACK_PREFETCH_BYTES, PACK_HINT);                         \
-        _mm_prefetch((const char*)g + PACK_PREFETCH_BYTES + 64, PACK_HINT);                    \
+    for (int k = 0; k < S; k += 32, g += 64, at += 128) {                                     \
+        if (ahead) {                                                                          \
+            _mm_prefetch((const char*)g + ahead, PACK_HINT);                                   \
+            _mm_prefetch((const char*)g + ahead + 64, PACK_HINT);                              \
+        }                                                                                     \
+        if (next) _mm_prefetch(next + (at >> shift), PACK_HINT);                               \
         const __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void*)g);                     \
         const __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void*)(g + 32));              \
         for (int m = 0; m < MM; m++) {                                                        \
@@ -66,12 +72,31 @@ PAIR_DOT(8)
 
 /* The block of PACK_ROWS weight rows from n0 against all M input rows: groups of 8, 4, 2 and
    1 input rows take turns on each pair's segment (in the L1 cache after the first group). */
+#ifndef PACK_NEXT_BLOCK
+#define PACK_NEXT_BLOCK 1
+#endif
 static void packed_block(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int K, int n0, int mode) {
     const uint16_t* wb = w + (size_t)n0 * K;
     const int S = pack_segment(K);
     float sums[MAX_ROWS][PACK_ROWS];
-    for (int m0 = 0; m0 < M;) {
+    /* With more than 8 input rows the block is multiplied in several passes (groups of 8, 4,
+       2, 1 rows); the first reads it from memory (prefetching PACK_PREFETCH_BYTES ahead), the
+       others from the caches. Every pass also prefetches its share of the next block, spread
+       over its lines, so that memory keeps streaming while the block is multiplied (else the
+       weight reads and the multiplies take turns). */
+    int passes = 0;
+    for (int m0 = 0; m0 < M; passes++) {
+        const int left = M - m0;
+        m0 += left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+    }
+    int shift = 0;
+    while ((1 << shift) < passes) shift++;
+    const size_t block_bytes = (size_t)PACK_ROWS * K * 2;
+    for (int m0 = 0, pass = 0; m0 < M; pass++) {
         const int left = M - m0, mm = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const size_t ahead = pass == 0 ? (size_t)PACK_PREFETCH_BYTES : 0;
+        const char* next = passes > 1 && PACK_NEXT_BLOCK
+            ? (const char*)wb + block_bytes + (((size_t)pass * block_bytes) >> shift) : NULL;
         float acc[PACK_ROWS / 2][16];
         memset(acc, 0, sizeof acc);
         for (int s0 = 0; s0 < K; s0 += S) {
@@ -79,11 +104,12 @@ static void packed_block(const uint16_t* w, const uint16_t* x, void* y, int ldy,
             const uint16_t* xm = x + (size_t)m0 * K + s0;
             for (int p = 0; p < PACK_ROWS / 2; p++) {
                 const uint16_t* g = ws + (size_t)p * 2 * S;
+                const size_t at = (size_t)(g - wb) * 2;
                 switch (mm) {
-                    case 8: pair_dot_8(g, xm, S, K, acc[p]); break;
-                    case 4: pair_dot_4(g, xm, S, K, acc[p]); break;
-                    case 2: pair_dot_2(g, xm, S, K, acc[p]); break;
-                    default: pair_dot_1(g, xm, S, K, acc[p]); break;
+                    case 8: pair_dot_8(g, xm, S, K, ahead, next, at, shift, acc[p]); break;
+                    case 4: pair_dot_4(g, xm, S, K, ahead, next, at, shift, acc[p]); break;
+                    case 2: pair_dot_2(g, xm, S, K, ahead, next, at, shift, acc[p]); break;
+                    default: pair_dot_1(g, xm, S, K, ahead, next, at, shift, acc[p]); break;
                 }
             }
         }

@@ -254,6 +254,10 @@ ROW_DOT_MANY(8)
 #define ROW_STREAM_MAX_ROWS 8
 #endif
 
+/* How many of the `left` input rows still to do the next group takes (8, 4, 2 or 1): the row
+   streams and the packed blocks take the input rows in such groups. */
+static inline int input_group(int left) { return left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1; }
+
 /* R weight rows from n0, streamed one after the other, against M (1 to ROW_STREAM_MAX_ROWS)
    input rows: groups of 8, 4, 2 and 1 input rows take turns on each weight row (in the L1
    cache after the first). */
@@ -264,7 +268,7 @@ static void row_block(const uint16_t* w, const uint16_t* x, void* y, int ldy, in
         const uint16_t* p = w + (size_t)(n0 + r) * K;
         for (int m0 = 0; m0 < M;) {
             const uint16_t* xm = x + (size_t)m0 * K;
-            const int left = M - m0, mm = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int mm = input_group(M - m0);
             switch (mm) {
                 case 8: row_dot_8(p, xm, K, t); break;
                 case 4: row_dot_4(p, xm, K, t); break;

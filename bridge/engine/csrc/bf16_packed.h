@@ -85,15 +85,12 @@ static void packed_block(const uint16_t* w, const uint16_t* x, void* y, int ldy,
        over its lines, so that memory keeps streaming while the block is multiplied (else the
        weight reads and the multiplies take turns). */
     int passes = 0;
-    for (int m0 = 0; m0 < M; passes++) {
-        const int left = M - m0;
-        m0 += left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-    }
+    for (int m0 = 0; m0 < M; passes++) m0 += input_group(M - m0);
     int shift = 0;
     while ((1 << shift) < passes) shift++;
     const size_t block_bytes = (size_t)PACK_ROWS * K * 2;
     for (int m0 = 0, pass = 0; m0 < M; pass++) {
-        const int left = M - m0, mm = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const int mm = input_group(M - m0);
         const size_t ahead = pass == 0 ? (size_t)PACK_PREFETCH_BYTES : 0;
         const char* next = passes > 1 && PACK_NEXT_BLOCK
             ? (const char*)wb + block_bytes + (((size_t)pass * block_bytes) >> shift) : NULL;

@@ -74,11 +74,11 @@ def _step_copies(engine, device: str) -> tuple[bool, bool]:
     """``(packed, int8)``: which copies of the weights the C step keeps on this machine."""
     if device != "cpu":
         return False, False
+    int8 = bool(getattr(engine, "cpu_int8", False))
     try:
         from .engine import cpu_step
 
-        return cpu_step.reads_packed_copies(bool(getattr(engine, "cpu_int8", False))), \
-            bool(getattr(engine, "cpu_int8", False))
+        return cpu_step.reads_packed_copies(int8), int8
     except Exception:  # an estimate: never let it stop a switch
         return False, False
 

@@ -164,6 +164,12 @@ def row_streams(vendor: str, forced: str | None = None) -> bool:
     interleaved blocks were measured at 1.07-1.15x the floor and neither change has been
     measured there, so the step is built as it was. ``forced`` (``MUSICGEN_BRIDGE_ROW_STREAMS``) "0" or
     "1" overrides."""
+    return _not_intel_unless_forced(vendor, forced)
+
+
+def _not_intel_unless_forced(vendor: str, forced: str | None) -> bool:
+    """The rule of :func:`row_streams` and :func:`packed_layout`: ``forced`` "0" or "1" (an
+    environment variable's value) decides; else every vendor but Intel."""
     forced = (forced or "").strip()
     if forced in ("0", "1"):
         return forced == "1"
@@ -184,10 +190,12 @@ def packed_layout(vendor: str, forced: str | None = None) -> bool:
     Sapphire Rapids AMX takes 3 or more rows and the in-place blocks read 1-2 rows at
     1.07-1.15x the floor, and the packed step has not been measured there. ``forced``
     (``MUSICGEN_BRIDGE_PACKED``) "0" or "1" overrides: "0" saves the copy's memory."""
-    forced = (forced or "").strip()
-    if forced in ("0", "1"):
-        return forced == "1"
-    return vendor != "GenuineIntel"
+    return _not_intel_unless_forced(vendor, forced)
+
+
+def _packed_here() -> bool:
+    """:func:`packed_layout` for this CPU and environment."""
+    return packed_layout(cpu_vendor(), os.environ.get(PACKED_ENV))
 
 
 def _build_packed(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
@@ -277,8 +285,7 @@ def build_profiling_library(int8: bool = False) -> tuple[ctypes.CDLL | None, str
     :func:`step_kernel` picks it) built with ``-DSTEP_PROFILE``: the step adds the time of each
     of its phases to the ``step_profile`` array (``bench/step_profile.py``). Not for decoding.
     ``(None, None, None)`` without kernels. ``int8``: the int8 step."""
-    packed = packed_layout(cpu_vendor(), os.environ.get(PACKED_ENV))
-    found = step_library(isa(), int8, ("-DSTEP_PROFILE",), packed=packed)
+    found = step_library(isa(), int8, ("-DSTEP_PROFILE",), packed=_packed_here())
     return found if found else (None, None, None)
 
 
@@ -331,7 +338,7 @@ def step_kernel(int8: bool = False, packed: bool | None = None) -> tuple[ctypes.
     ``avx2-int8`` or ``avx512-int8``). ``packed``: the AVX512-BF16 step reading packed weights
     (isa ``avx512bf16-packed``) or not; None: where :func:`packed_layout` says so."""
     if packed is None:
-        packed = packed_layout(cpu_vendor(), os.environ.get(PACKED_ENV))
+        packed = _packed_here()
     key = ("step", bool(int8), bool(packed))
     if key in _state:
         return _state[key]

@@ -216,9 +216,23 @@ def cpu_paths_model(arch: str, variations: int):
         return None
     lm, inputs = build(arch, "cpu")
     lm.model.decoder.to(torch.bfloat16)
-    if variations > 1:
-        inputs = {k: v.repeat(variations, 1) for k, v in inputs.items()}
-    return isas, lm, inputs
+    return isas, lm, with_variations(inputs, variations)
+
+
+def with_variations(inputs: dict, variations: int) -> dict:
+    """The prompt's inputs repeated for ``variations`` clips decoded in one batch."""
+    return {k: v.repeat(variations, 1) for k, v in inputs.items()} if variations > 1 else inputs
+
+
+def cpu_paths(isas: list[str], wanted: str = "") -> list[tuple[str, str, bool, bool]]:
+    """The C steps the CPU-path benchmarks compare, as ``(label, isa, int8, packed)``: each of
+    ``isas``' bf16 step (AVX512-BF16 both reading the weights in place and reading packed
+    copies, ``avx512bf16-packed``), then the int8 steps on ``avx2`` and ``avx512``; only the
+    labels in ``wanted`` (comma-separated) when given."""
+    paths = [(isa, isa, False, False) for isa in isas]
+    paths += [(isa + "-packed", isa, False, True) for isa in isas if isa == "avx512bf16"]
+    paths += [(isa + "-int8", isa, True, False) for isa in isas if isa in ("avx2", "avx512")]
+    return [path for path in paths if path[0] in wanted.split(",")] if wanted else paths
 
 
 def timed(decode, lm, inputs, steps: int, sampling, device: str) -> dict:
@@ -310,8 +324,7 @@ def main(argv=None) -> int:
     if decoder_only:
         dtype = torch.bfloat16
     lm, inputs = build(args.arch, device)
-    if args.variations > 1:
-        inputs = {k: v.repeat(args.variations, 1) for k, v in inputs.items()}
+    inputs = with_variations(inputs, args.variations)
     per_channel = lm.num_codebooks // lm.channels
     frames = int(round(args.seconds * FRAME_RATE))
     steps = frames + per_channel - 1

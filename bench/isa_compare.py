@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from decode import FRAME_RATE, cpu_paths_model, memory_bandwidth_gbs, timed  # noqa: E402
+from decode import FRAME_RATE, cpu_paths, cpu_paths_model, memory_bandwidth_gbs, timed  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -65,13 +65,7 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average before: {load:.2f}  threads {torch.get_num_threads()}  {steps} steps  rows "
           f"{2 * args.variations}  ({step_bytes / 1e9:.2f} GB of bf16 weights a step)", flush=True)
-    # (label, isa, MUSICGEN_BRIDGE_INT8, MUSICGEN_BRIDGE_PACKED): avx512bf16 reading the weights in
-    # place and reading packed copies
-    runs = [(isa, isa, "0", "0") for isa in have]
-    runs += [(isa + "-packed", isa, "0", "1") for isa in have if isa == "avx512bf16"]
-    runs += [(isa + "-int8", isa, "1", "0") for isa in have if isa in ("avx2", "avx512")]
-    if args.paths:
-        runs = [run for run in runs if run[0] in args.paths.split(",")]
+    runs = cpu_paths(have, args.paths)
     bf16_label = have[-1] if any(run[0] == have[-1] for run in runs) else runs[0][0]
     original = fd.step_for
     ratios: dict[str, list] = {}
@@ -84,8 +78,8 @@ def main(argv=None) -> int:
         this_round = {}
         for label, isa, int8, packed in runs:
             os.environ[cpu_kernels.ISA_ENV] = isa
-            os.environ[cpu_kernels.INT8_ENV] = int8
-            os.environ[cpu_kernels.PACKED_ENV] = packed
+            os.environ[cpu_kernels.INT8_ENV] = "1" if int8 else "0"
+            os.environ[cpu_kernels.PACKED_ENV] = "1" if packed else "0"
             cpu_kernels._state.clear()
             ran = []
             fd.step_for = lambda runner: ran.append(original(runner)) or ran[-1]
@@ -99,7 +93,7 @@ def main(argv=None) -> int:
             fd.step_for = original
             got = getattr(ran[-1], "isa", "eager (torch)")
             amx = " (AMX on)" if cpu_kernels.amx_in_use() else ""
-            floor = floor_ms / 2 if int8 == "1" else floor_ms  # one byte a weight
+            floor = floor_ms / 2 if int8 else floor_ms  # one byte a weight
             this_round[label] = r["ms_per_step"]
             ratios.setdefault(label, []).append((r["ms_per_step"], r["ms_per_step"] / floor))
             print(f"  {label:17s} step {got + amx:22s} {r['ms_per_step']:7.1f} ms/step (median {r['median_ms']:6.1f})  "

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from decode import cpu_paths_model, memory_bandwidth_gbs, read_bandwidth_gbs  # noqa: E402
+from decode import cpu_paths, cpu_paths_model, memory_bandwidth_gbs, read_bandwidth_gbs  # noqa: E402
 
 
 def _median(xs):
@@ -67,14 +67,7 @@ def main(argv=None) -> int:
         return 2
     have, lm, inputs = found
     step_bytes = weights_of(lm.model).weight_bytes_per_step()
-    # (label, isa, int8, packed): each instruction set's bf16 step (AVX512-BF16 reading the weights
-    # in place and reading packed copies), and the int8 steps
-    paths = [(isa, isa, False, False) for isa in have]
-    paths += [(isa + "-packed", isa, False, True) for isa in have if isa == "avx512bf16"]
-    paths += [(isa + "-int8", isa, True, False) for isa in have if isa in ("avx2", "avx512")]
-    if args.paths:
-        wanted = set(args.paths.split(","))
-        paths = [path for path in paths if path[0] in wanted]
+    paths = cpu_paths(have, args.paths)
     before, read_before = memory_bandwidth_gbs("cpu"), read_bandwidth_gbs("cpu")
     with torch.inference_mode():
         runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, args.steps + 2, guided=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from decode import build, memory_bandwidth_gbs  # noqa: E402
+from decode import build, memory_bandwidth_gbs, with_variations  # noqa: E402
 
 #: In the order of the P_* phases in decoder_step_bf16.c (the step_profile array).
 PHASES = ("layer norms", "products", "self-attention", "cross-attention", "fc1+GELU", "final norm+heads")
@@ -55,8 +55,7 @@ def main(argv=None) -> int:
     profile = (ctypes.c_double * len(PHASES)).in_dll(lib, "step_profile")
     bandwidth = memory_bandwidth_gbs("cpu")
     lm, inputs = build(args.arch, "cpu")
-    if args.variations > 1:
-        inputs = {k: v.repeat(args.variations, 1) for k, v in inputs.items()}
+    inputs = with_variations(inputs, args.variations)
     lm.model.to(torch.bfloat16)
     lm.dtype = torch.bfloat16
     window = 50

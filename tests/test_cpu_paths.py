@@ -96,13 +96,9 @@ def test_forced_avx2_turns_the_bf16_product_kernels_off(tiny_pair, monkeypatch):
     assert torch.isfinite(logits).all()
 
 
-def test_a_switched_model_is_fitted_as_the_first(tiny_model, tiny_melody_model, monkeypatch):
-    """After a model switch on an AVX2 CPU, the new model's decoder alone is in bf16 and the C
-    step decodes it, as for the model the daemon started with (it used to stay fp32: torch's
-    eager step, several times slower)."""
-    from bridge.engine import Conditioning, Sampling, build_engine, cpu_step
-    from bridge.switching import switch
-
+def _forced_avx2_step_calls(monkeypatch) -> list:
+    """The AVX2 kernels for this test (skipped where the CPU lacks AVX2), and the list that each
+    C step call appends its instruction set to."""
     if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), "avx2")[0] != "avx2":
         pytest.skip("this CPU has no AVX2")
     monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx2")
@@ -110,13 +106,27 @@ def test_a_switched_model_is_fitted_as_the_first(tiny_model, tiny_melody_model, 
     calls = []
     original = cpu_step.CpuStep.__call__
     monkeypatch.setattr(cpu_step.CpuStep, "__call__", lambda self, *a: calls.append(self.isa) or original(self, *a))
+    return calls
+
+
+def _assert_decoder_alone_in_bf16(model) -> None:
+    assert next(model.decoder.parameters()).dtype == torch.bfloat16
+    assert next(model.text_encoder.parameters()).dtype == torch.float32
+    assert next(model.audio_encoder.parameters()).dtype == torch.float32
+
+
+def test_a_switched_model_is_fitted_as_the_first(tiny_model, tiny_melody_model, monkeypatch):
+    """After a model switch on an AVX2 CPU, the new model's decoder alone is in bf16 and the C
+    step decodes it, as for the model the daemon started with (it used to stay fp32: torch's
+    eager step, several times slower)."""
+    from bridge.engine import Conditioning, Sampling, build_engine
+    from bridge.switching import switch
+
+    calls = _forced_avx2_step_calls(monkeypatch)
     eng = build_engine(str(tiny_model), device="cpu")
     new = switch(eng, str(tiny_melody_model), "tiny-melody", dtype="auto", say=lambda fraction: None)
     assert eng.loaded is new
-    m = new.model
-    assert next(m.decoder.parameters()).dtype == torch.bfloat16
-    assert next(m.text_encoder.parameters()).dtype == torch.float32
-    assert next(m.audio_encoder.parameters()).dtype == torch.float32
+    _assert_decoder_alone_in_bf16(new.model)
     out = eng.generate(Conditioning(prompt="piano"), 0.5, Sampling(), seed=3)
     assert out.audio.shape == (1, 1, 16000) and torch.isfinite(torch.from_numpy(out.audio)).all()
     assert calls and set(calls) == {"avx2"}
@@ -139,21 +149,12 @@ def test_auto_dtype_on_an_avx2_cpu_casts_only_the_decoder(tiny_model, tiny_melod
     C step), text encoder and EnCodec in fp32; text, continuation and melody clips come out whole."""
     import numpy as np
 
-    from bridge.engine import Conditioning, Sampling, build_engine, cpu_step
+    from bridge.engine import Conditioning, Sampling, build_engine
     from bridge.melody import Note, chroma_from_notes
 
-    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags(), "avx2")[0] != "avx2":
-        pytest.skip("this CPU has no AVX2")
-    monkeypatch.setenv(cpu_kernels.ISA_ENV, "avx2")
-    monkeypatch.setattr(cpu_kernels, "_state", {})
-    calls = []
-    original = cpu_step.CpuStep.__call__
-    monkeypatch.setattr(cpu_step.CpuStep, "__call__", lambda self, *a: calls.append(self.isa) or original(self, *a))
+    calls = _forced_avx2_step_calls(monkeypatch)
     eng = build_engine(str(tiny_melody_model if model == "melody" else tiny_model), device="cpu")
-    m = eng.loaded.model
-    assert next(m.decoder.parameters()).dtype == torch.bfloat16
-    assert next(m.text_encoder.parameters()).dtype == torch.float32
-    assert next(m.audio_encoder.parameters()).dtype == torch.float32
+    _assert_decoder_alone_in_bf16(eng.loaded.model)
     if model == "melody":
         chroma = chroma_from_notes([Note(60, 0, 1), Note(64, 1, 1)])
         out = eng.generate(Conditioning(prompt="piano", chroma=chroma), 1.0, Sampling(), seed=3)

@@ -3,6 +3,7 @@ decoder state: per-step ratios that a shared machine's drifting memory bandwidth
 
     python bench/step_ab.py [--arch small|tiny] [--steps 100] [--variations 1]
                             [--paths avx512bf16,avx512-int8] [--also=-DWARM_BYTES=0 ...]
+                            [--against REV]
 
 Builds the architecture with random weights (as ``bench/decode.py``), the decoder in bf16,
 encodes a prompt and fills the cache as a generation does, then, for ``--steps`` positions,
@@ -11,7 +12,13 @@ the bf16-weight steps of each instruction set from ``avx2`` up to the CPU's best
 (``MUSICGEN_BRIDGE_CPU_ISA``; ``avx512bf16`` both reading the weights in place and reading
 packed copies, ``avx512bf16-packed``), and the int8 steps on ``avx2`` and ``avx512``
 (``MUSICGEN_BRIDGE_INT8``), or those named in ``--paths``; each ``--also=FLAGS`` adds every
-path built with those compiler flags too (a tuning constant against its default, in one run).
+path built with those compiler flags too (a tuning constant against its default, in one run);
+``--against REV`` adds every path built from the C sources of git revision ``REV`` (labelled
+``@REV``; a path those sources lack is left out, said on stderr): whether a change made a CPU's
+step slower, e.g. Intel's with AMX, ``MUSICGEN_BRIDGE_PACKED=0 python bench/step_ab.py --paths
+amx --variations 4 --against 19ba996`` (the sources when issue 18 was filed). The older
+sources are driven through this revision's step interface (the same dims and pointers since
+issue 18 was filed); a last line per path says whether their logits are the same bit for bit.
 All paths write the same cache positions in turn, so each step
 reads a cache as long as a generation's at that position. ``bench/isa_compare.py`` times
 whole decodes (sampling and EnCodec included) path after path; this one times only the step,
@@ -28,7 +35,10 @@ benchmark: needs an x86 CPU with AVX2+FMA and a C compiler.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -45,6 +55,24 @@ def _median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
+def sources_at(rev: str, into: Path) -> Path | None:
+    """The C step's sources (``bridge/engine/csrc``) as they were at git revision ``rev``,
+    written under ``into``; None (said on stderr) when git cannot give them."""
+    repo = Path(__file__).resolve().parent.parent
+    csrc = "bridge/engine/csrc"
+    listed = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", f"{rev}:{csrc}"],
+                            capture_output=True, text=True)
+    if listed.returncode != 0:
+        print(f"--against {rev}: {(listed.stderr.strip().splitlines() or ['no such revision'])[-1]}",
+              file=sys.stderr)
+        return None
+    for name in listed.stdout.split():
+        text = subprocess.run(["git", "-C", str(repo), "show", f"{rev}:{csrc}/{name}"],
+                              capture_output=True, check=True).stdout
+        (into / name).write_bytes(text)
+    return into
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=("tiny", "small"), default="small")
@@ -52,6 +80,7 @@ def main(argv=None) -> int:
     parser.add_argument("--variations", type=int, default=1)
     parser.add_argument("--paths", default="", help="comma-separated labels to run (default: all)")
     parser.add_argument("--also", action="append", default=[], help="compiler flags of a variant of every path")
+    parser.add_argument("--against", default="", help="also every path built from this git revision's C sources")
     args = parser.parse_args(argv)
 
     import torch
@@ -69,19 +98,30 @@ def main(argv=None) -> int:
     step_bytes = weights_of(lm.model).weight_bytes_per_step()
     paths = cpu_paths(have, args.paths)
     before, read_before = memory_bandwidth_gbs("cpu"), read_bandwidth_gbs("cpu")
-    with torch.inference_mode():
+    sources = [("", cpu_kernels._CSRC)]
+    old = tempfile.TemporaryDirectory() if args.against else contextlib.nullcontext()
+    with old, torch.inference_mode():
+        if args.against:
+            csrc = sources_at(args.against, Path(old.name))
+            if csrc is None:
+                return 2
+            sources.append((f" @{args.against}", csrc))
         runner, ids, _, _ = fast_decoder.start_decoding(lm, inputs, args.steps + 2, guided=True)
         steps = {}
         for _, isa, int8, packed in paths:
             for flags in ["", *args.also]:
-                os.environ[cpu_kernels.ISA_ENV] = isa
-                cpu_kernels._state.clear()
-                found = cpu_kernels.step_library(isa, int8, tuple(flags.split()), packed=packed)
-                if found is None:
-                    print(f"no C step for {isa} {flags} (no compiler, or the flags do not build)", file=sys.stderr)
-                    return 2
-                lib, name, label = found
-                steps[f"{label} {flags}".strip()] = CpuStep(runner, lib, name, label)
+                for suffix, csrc in sources:
+                    os.environ[cpu_kernels.ISA_ENV] = isa
+                    cpu_kernels._state.clear()
+                    found = cpu_kernels.step_library(isa, int8, tuple(flags.split()), packed=packed, csrc=csrc)
+                    if found is None and suffix:
+                        print(f"no C step for {isa} {flags} in {args.against}'s sources: left out", file=sys.stderr)
+                        continue
+                    if found is None:
+                        print(f"no C step for {isa} {flags} (no compiler, or the flags do not build)", file=sys.stderr)
+                        return 2
+                    lib, name, label = found
+                    steps[f"{label} {flags}".strip() + suffix] = CpuStep(runner, lib, name, label)
         runner.prefill(torch.cat([ids, ids]))
         rows, codebooks = runner.rows, len(runner.weights.embed_tokens)
         vocab = runner.weights.heads_w[0].shape[0]
@@ -90,14 +130,21 @@ def main(argv=None) -> int:
         times: dict[str, list[float]] = {label: [] for label in labels}
         for label in labels:  # one untimed call each: first touches of the int8 copies and scratch
             steps[label](torch.randint(0, vocab, (rows, codebooks), generator=gen), ids.shape[-1])
+        # with --against: each older build's largest logit difference from this revision's
+        pairs = {label: label[: -len(sources[1][0])] for label in labels if len(sources) > 1
+                 and label.endswith(sources[1][0]) and label[: -len(sources[1][0])] in steps}
+        differences = dict.fromkeys(pairs, 0.0)
         for i in range(args.steps):
             tokens = torch.randint(0, vocab, (rows, codebooks), generator=gen)
             position = ids.shape[-1] + i
+            logits = {}
             for j in range(len(labels)):
                 label = labels[(i + j) % len(labels)]
                 t0 = time.perf_counter()
-                steps[label](tokens, position)
+                logits[label] = steps[label](tokens, position)
                 times[label].append(time.perf_counter() - t0)
+            for old, new in pairs.items():
+                differences[old] = max(differences[old], float((logits[old] - logits[new]).abs().max()))
     after, read_after = memory_bandwidth_gbs("cpu"), read_bandwidth_gbs("cpu")
     bandwidth, read = (before + after) / 2, (read_before + read_after) / 2
     # the reference: the bf16 step this CPU runs by default (its best instruction set), if timed
@@ -117,6 +164,10 @@ def main(argv=None) -> int:
         speedup = _median([b / t for b, t in zip(times[best_bf16], times[label])])
         print(f"{label:{width}s} {ms:8.2f} {floor_ms:7.2f} {ms / floor_ms:8.2f} {read_ms:11.2f} {ms / read_ms:7.2f} "
               f"{speedup:26.2f}")
+    for old, new in pairs.items():
+        print(f"logits of {old} against {new}: "
+              + ("the same bit for bit" if differences[old] == 0 else f"largest difference {differences[old]:.3g}")
+              + f" at all {args.steps} positions")
     return 0
 
 

@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=int, default=250, help="measure a window every this many positions")
     parser.add_argument("--int8", action="store_true", help="the opt-in int8 step (one byte a weight)")
     parser.add_argument("--variations", type=int, default=1, help="clips decoded together (default 1)")
+    parser.add_argument("--also", default="", help="compiler flags added to the step's build (tuning constants)")
     args = parser.parse_args(argv)
 
     import ctypes
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
     from bridge.engine.loading import quiet_transformers
 
     quiet_transformers()
-    lib, name, isa = cpu_kernels.build_profiling_library(int8=args.int8)
+    lib, name, isa = cpu_kernels.build_profiling_library(int8=args.int8, extra_flags=tuple(args.also.split()))
     if lib is None:
         print("needs an x86 CPU with AVX2+FMA at least and a C compiler", file=sys.stderr)
         return 2

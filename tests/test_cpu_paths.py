@@ -471,6 +471,32 @@ def test_step_ab_benchmark_runs_on_the_tiny_model():
     assert all(float(row[-1]) > 0 for row in rows), r.stdout
 
 
+def test_step_ab_against_an_older_revision():
+    """bench/step_ab.py --against REV adds each path built from REV's C sources, timed in turns
+    with this tree's, and says whether their logits are the same (here REV is HEAD: they are,
+    unless the sources changed since); an unknown revision is one line on stderr and exit 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if cpu_kernels.pick_isa(cpu_kernels.cpu_flags())[0] is None:
+        pytest.skip("no x86 C step here")
+    root = Path(__file__).resolve().parent.parent
+    if subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    bench = [sys.executable, str(root / "bench" / "step_ab.py"), "--arch", "tiny", "--steps", "3", "--paths", "avx2"]
+    r = subprocess.run([*bench, "--against", "HEAD"], capture_output=True, text=True, timeout=300, cwd=root)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [line.split() for line in r.stdout.splitlines() if line.startswith("avx2")]
+    assert [row[0] for row in rows] == ["avx2", "avx2"] and rows[1][1] == "@HEAD", r.stdout
+    assert any(line.startswith("logits of avx2 @HEAD against avx2: ") and "at all 3 positions" in line
+               for line in r.stdout.splitlines()), r.stdout
+    r = subprocess.run([*bench, "--against", "no-such-revision"], capture_output=True, text=True, timeout=300,
+                       cwd=root)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--against no-such-revision" in r.stderr
+
+
 def _same_logits_step_by_step(lm16, inputs, builds):
     """Two builds of a C step on one runner, the same codes at each position: equal logits."""
     from bridge.engine.cpu_step import CpuStep

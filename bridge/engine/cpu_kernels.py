@@ -44,7 +44,8 @@ MAX_ROWS = 16
 #: The C sources (``csrc/``), built together into one library.
 _CSRC = Path(__file__).resolve().parent / "csrc"
 _SOURCES = ("linear_bf16.c", "decoder_step_bf16.c")
-_HEADERS = ("bf16_scalar.h", "bf16_matvec.h", "bf16_packed.h", "fp32_vec.h", "int8_matvec.h", "decoder_step_body.h")
+_HEADERS = ("bf16_scalar.h", "bf16_matvec.h", "bf16_packed.h", "fp32_vec.h", "int8_matvec.h", "decoder_step_body.h",
+            "attention_prefetch.h")
 
 _FLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-fopenmp", "-shared", "-fPIC"]
 #: Added when the compiler knows AMX (products of 3-16 rows with tile multiplies, where the CPU
@@ -198,26 +199,31 @@ def _packed_here() -> bool:
     return packed_layout(cpu_vendor(), os.environ.get(PACKED_ENV))
 
 
-def _build_packed(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+def _build_packed(extra_flags: tuple[str, ...] = (), csrc: Path = _CSRC) -> ctypes.CDLL | None:
     """The AVX512-BF16 step reading packed weights (``-DBF16_PACKED=1``; the step alone, without
-    AMX or the one-product kernel), built and loaded, or None."""
-    lib = _build_with([*_FLAGS, "-DBF16_PACKED=1", *extra_flags], sources=("decoder_step_bf16.c",))
+    AMX or the one-product kernel), built and loaded, or None (also for sources older than the
+    packed layout)."""
+    if not (csrc / "bf16_packed.h").exists():
+        return None
+    lib = _build_with([*_FLAGS, "-DBF16_PACKED=1", *extra_flags], sources=("decoder_step_bf16.c",), csrc=csrc)
     if lib is not None:
         _declare_step(lib, "decoder_step_bf16")
     return lib
 
 
-def _build(extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+def _build(extra_flags: tuple[str, ...] = (), csrc: Path = _CSRC) -> ctypes.CDLL | None:
     """Build (once per source and flags; cached) and load the AVX512-BF16 kernels library, with
     AMX where the compiler has it (used where :func:`isa` is ``amx``), or None."""
     streams = row_streams(cpu_vendor(), os.environ.get(ROW_STREAMS_ENV))
     # without row streams (Intel), also without the prefetch at barriers: the step as measured there
     extra_flags = (f"-DBF16_ROW_STREAMS={int(streams)}", *(() if streams else ("-DWARM_BYTES=0",)), *extra_flags)
-    lib = _build_with([*_FLAGS, *_AMX_FLAGS, *extra_flags], quiet=True) or _build_with([*_FLAGS, *extra_flags])
+    lib = (_build_with([*_FLAGS, *_AMX_FLAGS, *extra_flags], quiet=True, csrc=csrc)
+           or _build_with([*_FLAGS, *extra_flags], csrc=csrc))
     if lib is not None:
         lib.bf16_amx_enable.argtypes = [ctypes.c_int]
         lib.bf16_amx_enable.restype = ctypes.c_int
-        lib.bf16_amx_in_use.restype = ctypes.c_int
+        if hasattr(lib, "bf16_amx_in_use"):  # sources older than it lack it (bench/step_ab.py --against)
+            lib.bf16_amx_in_use.restype = ctypes.c_int
         lib.bf16_amx_enable(0 if os.environ.get(AMX_ENV, "1") == "0" or isa() != "amx" else 1)
         _declare_step(lib, "decoder_step_bf16")
         lib.linear_bf16.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
@@ -237,27 +243,33 @@ def _declare_step(lib: ctypes.CDLL, name: str) -> None:
     fn.restype = ctypes.c_int
 
 
-def _build_f32(which: str, extra_flags: tuple[str, ...] = (), suffix: str = "") -> ctypes.CDLL | None:
+def _build_f32(which: str, extra_flags: tuple[str, ...] = (), suffix: str = "", csrc: Path = _CSRC
+               ) -> ctypes.CDLL | None:
     """The fp32-arithmetic step (``csrc/decoder_step_f32.c``) for ``which`` (``avx2`` or
     ``avx512``), built and loaded, or None."""
     flags, name = _F32_BUILDS[which]
     name += suffix
     lib = _build_with(["-O3", *flags, "-fopenmp", "-shared", "-fPIC", "-Werror=implicit-function-declaration",
-                       *extra_flags], sources=("decoder_step_f32.c",), libs=("-lm",))
+                       *extra_flags], sources=("decoder_step_f32.c",), libs=("-lm",), csrc=csrc)
     if lib is not None:
         _declare_step(lib, name)
     return lib
 
 
 def _build_with(flags: list[str], quiet: bool = False, sources: tuple[str, ...] = _SOURCES,
-                libs: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+                libs: tuple[str, ...] = (), csrc: Path = _CSRC) -> ctypes.CDLL | None:
     """Build ``sources`` and load them with ``flags``, or None (logged at info level, at debug
-    when ``quiet``: a first attempt that has a fallback)."""
+    when ``quiet``: a first attempt that has a fallback). ``csrc``: where the sources are
+    (another revision's, for ``bench/step_ab.py --against``; headers it lacks are left out)."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not compiler:
         log.info("fast decoder: no C compiler, bf16 kernel not built (torch linear used)")
         return None
-    texts = {name: (_CSRC / name).read_text() for name in (*sources, *_HEADERS)}
+    texts = {name: (csrc / name).read_text() for name in (*sources, *_HEADERS)
+             if csrc == _CSRC or (csrc / name).exists()}
+    if any(name not in texts for name in sources):
+        log.info("fast decoder: %s lacks %s", csrc, ", ".join(n for n in sources if n not in texts))
+        return None
     digest = hashlib.sha256(("".join(texts[n] for n in sorted(texts)) + " ".join(flags) + compiler)
                             .encode()).hexdigest()[:16]
     out = _cache_dir() / f"cpu_kernels_{digest}.so"
@@ -280,37 +292,39 @@ def _build_with(flags: list[str], quiet: bool = False, sources: tuple[str, ...] 
     return ctypes.CDLL(str(out))
 
 
-def build_profiling_library(int8: bool = False) -> tuple[ctypes.CDLL | None, str | None, str | None]:
+def build_profiling_library(int8: bool = False, extra_flags: tuple[str, ...] = ()
+                            ) -> tuple[ctypes.CDLL | None, str | None, str | None]:
     """``(library, step function name, label)`` of this process's C step (as
-    :func:`step_kernel` picks it) built with ``-DSTEP_PROFILE``: the step adds the time of each
-    of its phases to the ``step_profile`` array (``bench/step_profile.py``). Not for decoding.
-    ``(None, None, None)`` without kernels. ``int8``: the int8 step."""
-    found = step_library(isa(), int8, ("-DSTEP_PROFILE",), packed=_packed_here())
+    :func:`step_kernel` picks it) built with ``-DSTEP_PROFILE`` (and ``extra_flags``): the step
+    adds the time of each of its phases to the ``step_profile`` array (``bench/step_profile.py``).
+    Not for decoding. ``(None, None, None)`` without kernels. ``int8``: the int8 step."""
+    found = step_library(isa(), int8, ("-DSTEP_PROFILE", *extra_flags), packed=_packed_here())
     return found if found else (None, None, None)
 
 
 def step_library(which: str | None, int8: bool = False, extra_flags: tuple[str, ...] = (),
-                 packed: bool = False) -> tuple[ctypes.CDLL, str, str] | None:
+                 packed: bool = False, csrc: Path = _CSRC) -> tuple[ctypes.CDLL, str, str] | None:
     """``(library, step function name, label)`` of the whole-step C function for instruction set
     ``which``, built with ``extra_flags`` added (benchmarks: ``-DSTEP_PROFILE``, tuning
     constants), or None (no kernels for ``which``, or no compiler). ``label`` is ``which``, or
     ``avx2-int8`` / ``avx512-int8`` for the int8 step (the latter with AVX512-VNNI products
     where the CPU has them), or ``avx512bf16-packed`` for the step
-    reading packed weights (``packed``: only for ``avx512bf16``)."""
+    reading packed weights (``packed``: only for ``avx512bf16``). ``csrc``: build from these
+    sources (another revision's: ``bench/step_ab.py --against``) instead of this package's."""
     if which is None:
         return None
     if packed and which == "avx512bf16" and not int8:
-        lib = _build_packed(extra_flags)
+        lib = _build_packed(extra_flags, csrc)
         return (lib, "decoder_step_bf16", which + "-packed") if lib is not None else None
     if int8:
         base = "avx2" if which == "avx2" else "avx512"
         vnni = ("-mavx512vnni",) if base == "avx512" and "avx512_vnni" in cpu_flags() else ()
-        lib = _build_f32(base, ("-DWEIGHTS_INT8", *vnni, *extra_flags), suffix="_int8")
+        lib = _build_f32(base, ("-DWEIGHTS_INT8", *vnni, *extra_flags), suffix="_int8", csrc=csrc)
         return (lib, _F32_BUILDS[base][1] + "_int8", base + "-int8") if lib is not None else None
     if which in _F32_BUILDS:
-        lib = _build_f32(which, extra_flags)
+        lib = _build_f32(which, extra_flags, csrc=csrc)
         return (lib, _F32_BUILDS[which][1], which) if lib is not None else None
-    lib = kernel() if not extra_flags else _build(extra_flags)
+    lib = kernel() if not extra_flags and csrc == _CSRC else _build(extra_flags, csrc)
     return (lib, "decoder_step_bf16", which) if lib is not None else None
 
 

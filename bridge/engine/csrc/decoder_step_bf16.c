@@ -10,6 +10,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "attention_prefetch.h"
 #include "bf16_matvec.h"
 
 /* out (M, H) = layer_norm(h (M, H)) * w + b, statistics in fp32 (biased variance, as torch). */
@@ -45,8 +46,11 @@ static void layer_norm(const uint16_t* h, const uint16_t* w, const uint16_t* b, 
    over the positions where mask is nonzero (all when mask is NULL), times the values. A row
    with every position masked gives zeros (as torch's SDPA). sc: T floats of scratch.
    Dot products with vdpbf16ps, 32 values at a time (a head size of 16 mod 32 ends with a
-   half-masked load), 16 positions summed at once; keys and values are prefetched 32 positions
-   ahead (4 KB for a head of 64: the hardware prefetcher stops at page ends). */
+   half-masked load), 16 positions summed at once. Keys and values are prefetched 32 positions
+   ahead, none past the last (4 KB for a head of 64: the hardware prefetcher stops at page ends):
+   the values into L2 while the keys are read, into L1 while the values are. The first 32
+   positions of both were prefetched while the task before ran (warm_head,
+   attention_prefetch.h). */
 /* The 16 fp32 partial sums of q . k over a head of J2 * 32 values (qv: q in pairs, zero past the
    head; last: the load mask of the final 32). */
 static inline __m512 dot_partials(const __m512bh* qv, const uint16_t* k, int J2, __mmask32 last) {
@@ -72,7 +76,11 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
         __m512 acc[16];
         for (int i = 0; i < 16; i++) {
             const uint16_t* k = keys + (size_t)(t + i) * HD;
-            for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char*)(k + 32 * HD) + c, _MM_HINT_T0);
+            if (t + i + 32 < T)
+                for (int c = 0; c < HD * 2; c += 64) {
+                    _mm_prefetch((const char*)(k + 32 * HD) + c, _MM_HINT_T0);
+                    if (ATTEND_PREFETCH) _mm_prefetch((const char*)(values + (size_t)(t + i + 32) * HD) + c, _MM_HINT_T1);
+                }
             acc[i] = dot_partials(qv, k, J2, last);
         }
         _mm512_storeu_ps(sc + t, _mm512_mul_ps(sum16x16(acc), sv));
@@ -99,7 +107,8 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
         if (sc[t] == 0.0f) continue;
         __m512 p = _mm512_set1_ps(sc[t]);
         const uint16_t* v = values + (size_t)t * HD;
-        for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char*)(v + 32 * HD) + c, _MM_HINT_T0);
+        if (t + 32 < T)
+            for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char*)(v + 32 * HD) + c, _MM_HINT_T0);
         for (int j = 0; j < J; j++) o[j] = _mm512_fmadd_ps(p, load16_bf16(v + 16 * j), o[j]);
     }
     __m512 inv = _mm512_set1_ps(1.0f / sum);

@@ -2,7 +2,7 @@
    decoder_step_f32.c (bf16 weights, fp32 arithmetic: AVX2+FMA or AVX-512F). The including file
    defines STEP_NAME (the exported function's name) and, before including this, the helpers the
    step calls: to_bf16, from_bf16, layer_norm, attend and matvec (bf16 activations in and out,
-   fp32 sums, the STORE_* modes), with <omp.h> included. */
+   fp32 sums, the STORE_* modes), with <omp.h> and attention_prefetch.h included. */
 #ifndef STEP_NAME
 #error "define STEP_NAME before including decoder_step_body.h"
 #endif
@@ -124,6 +124,8 @@ int STEP_NAME(const int* dims, const float* f, void* const* ptrs, const int64_t*
                 const size_t base = (size_t)(m * NH + head) * P * HD, col = (size_t)m * H + (size_t)head * HD;
                 uint16_t* kc = (uint16_t*)p[L_KEYS] + base;
                 uint16_t* vc = (uint16_t*)p[L_VALUES] + base;
+                if (task + 1 < M * NH)   /* tasks are rows x heads, the cache's order: the next head is P * HD on */
+                    warm_head(kc + (size_t)P * HD, vc + (size_t)P * HD, pos + 1, HD, pos);
                 memcpy(kc + (size_t)pos * HD, kn + col, (size_t)HD * 2);
                 memcpy(vc + (size_t)pos * HD, vn + col, (size_t)HD * 2);
                 attend(qb + col, kc, vc, pos + 1, HD, scale, NULL, sc, ab + col);
@@ -145,6 +147,9 @@ int STEP_NAME(const int* dims, const float* f, void* const* ptrs, const int64_t*
                 for (int task = 0; task < M * NH; task++) {
                     const int m = task / NH, head = task % NH;
                     const size_t base = (size_t)(m * NH + head) * C * HD, col = (size_t)m * H + (size_t)head * HD;
+                    if (task + 1 < M * NH)
+                        warm_head((const uint16_t*)p[L_CROSS_KEYS] + base + (size_t)C * HD,
+                                  (const uint16_t*)p[L_CROSS_VALUES] + base + (size_t)C * HD, C, HD, -1);
                     attend(qb + col, (const uint16_t*)p[L_CROSS_KEYS] + base, (const uint16_t*)p[L_CROSS_VALUES] + base,
                            C, HD, scale, cross_mask ? cross_mask + (size_t)m * C : NULL, sc, ab + col);
                 }

@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "attention_prefetch.h"
 #include "fp32_vec.h"
 
 /* out (M, H) = layer_norm(h (M, H)) * w + b, statistics in fp32 (biased variance, as torch). */
@@ -36,8 +37,10 @@ static void layer_norm(const uint16_t* h, const uint16_t* w, const uint16_t* b, 
 /* One query (HD values, a multiple of 16) against T keys/values (T rows of HD, contiguous):
    softmax(q.k * scale) over the positions where mask is nonzero (all when mask is NULL), times
    the values. A row with every position masked gives zeros (as torch's SDPA). sc: T floats of
-   scratch. Keys and values are prefetched 32 positions ahead (the hardware prefetcher stops at
-   page ends). */
+   scratch. Keys and values are prefetched 32 positions ahead, none past the last (the hardware
+   prefetcher stops at page ends): the values into L2 while the keys are read, into L1 while
+   the values are. The first 32 positions of both were prefetched while the task before ran
+   (warm_head, attention_prefetch.h). */
 static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* values, int T, int HD, float scale,
                    const uint8_t* mask, float* sc, uint16_t* out) {
     const int J = HD / VW;
@@ -45,7 +48,11 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
     for (int j = 0; j < J; j++) { qv[j] = load_bf16(q + VW * j); o[j] = vsplat(0.0f); }
     for (int t = 0; t < T; t++) {
         const uint16_t* k = keys + (size_t)t * HD;
-        for (int c = 0; c < HD * 2; c += 64) __builtin_prefetch((const char*)(k + 32 * HD) + c, 0, 3);
+        if (t + 32 < T)
+            for (int c = 0; c < HD * 2; c += 64) {
+                __builtin_prefetch((const char*)(k + 32 * HD) + c, 0, 3);
+                if (ATTEND_PREFETCH) __builtin_prefetch((const char*)(values + (size_t)(t + 32) * HD) + c, 0, 2);
+            }
         vf a = qv[0] * load_bf16(k);
         for (int j = 1; j < J; j++) a += qv[j] * load_bf16(k + VW * j);
         sc[t] = vsum(a) * scale;
@@ -78,7 +85,8 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
         if (sc[t] == 0.0f) continue;
         const float p = sc[t];
         const uint16_t* v = values + (size_t)t * HD;
-        for (int c = 0; c < HD * 2; c += 64) __builtin_prefetch((const char*)(v + 32 * HD) + c, 0, 3);
+        if (t + 32 < T)
+            for (int c = 0; c < HD * 2; c += 64) __builtin_prefetch((const char*)(v + 32 * HD) + c, 0, 3);
         for (int j = 0; j < J; j++) o[j] += p * load_bf16(v + VW * j);
     }
     const float inv = 1.0f / sum;

@@ -1,0 +1,40 @@
+/* Prefetching for the decoding steps' attention (decoder_step_bf16.c, decoder_step_f32.c and
+   the task loops of decoder_step_body.h).
+
+   Attention reads each (row, head)'s keys and values as two short streams of their own (T
+   positions of HD values each, in a cache of max_pos positions), one task after another: each
+   stream starts cold, and the first positions of a task came at memory latency, one line after
+   another (with 8 variations, 256 tasks a layer: self-attention took 5 ms a step at 25 positions
+   where its reads need 1). So while a task runs, the task loop prefetches into L2 the next
+   task's first ATTEND_WARM_POSITIONS positions of keys and values, and the lines its new key
+   and value will be written to; attend prefetches the later positions (keys and values) as it
+   reads the keys. -DATTEND_PREFETCH=0 leaves both out (bench/step_ab.py --also). Prefetches
+   past a task's last position are never made: with few positions they were most of its reads. */
+#ifndef ATTENTION_PREFETCH_H
+#define ATTENTION_PREFETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef ATTEND_PREFETCH
+#define ATTEND_PREFETCH 1
+#endif
+#define ATTEND_WARM_POSITIONS 32
+
+/* Prefetch the start of a task's keys and values (T positions of HD), and with write >= 0 the
+   position it writes. */
+static inline void warm_head(const uint16_t* keys, const uint16_t* values, int T, int HD, int write) {
+    if (!ATTEND_PREFETCH) return;
+    const size_t bytes = (size_t)(T < ATTEND_WARM_POSITIONS ? T : ATTEND_WARM_POSITIONS) * HD * 2;
+    for (size_t b = 0; b < bytes; b += 64) {
+        __builtin_prefetch((const char*)keys + b, 0, 2);
+        __builtin_prefetch((const char*)values + b, 0, 2);
+    }
+    if (write >= 0)
+        for (size_t b = 0; b < (size_t)HD * 2; b += 64) {
+            __builtin_prefetch((const char*)(keys + (size_t)write * HD) + b, 1, 2);
+            __builtin_prefetch((const char*)(values + (size_t)write * HD) + b, 1, 2);
+        }
+}
+
+#endif

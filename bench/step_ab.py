@@ -15,8 +15,8 @@ packed copies, ``avx512bf16-packed``), and the int8 steps on ``avx2`` and ``avx5
 path built with those compiler flags too (a tuning constant against its default, in one run);
 ``--against REV`` adds every path built from the C sources of git revision ``REV`` (labelled
 ``@REV``; a path those sources lack is left out, said on stderr): whether a change made a CPU's
-step slower, e.g. Intel's with AMX, ``MUSICGEN_BRIDGE_PACKED=0 python bench/step_ab.py --paths
-amx --variations 4 --against 19ba996`` (the sources when issue 18 was filed). The older
+step slower, e.g. Intel's with AMX, ``python bench/step_ab.py --paths amx --variations 4
+--against 19ba996`` (the sources when issue 18 was filed). The older
 sources are driven through this revision's step interface (the same dims and pointers since
 issue 18 was filed); a last line per path says whether their logits are the same bit for bit.
 All paths write the same cache positions in turn, so each step

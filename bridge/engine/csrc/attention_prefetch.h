@@ -4,12 +4,14 @@
    Attention reads each (row, head)'s keys and values as two short streams of their own (T
    positions of HD values each, in a cache of max_pos positions), one task after another: each
    stream starts cold, and the first positions of a task came at memory latency, one line after
-   another (with 8 variations, 256 tasks a layer: self-attention took 5 ms a step at 25 positions
-   where its reads need 1). So while a task runs, the task loop prefetches into L2 the next
-   task's first ATTEND_WARM_POSITIONS positions of keys and values, and the lines its new key
-   and value will be written to; attend prefetches the later positions (keys and values) as it
-   reads the keys. -DATTEND_PREFETCH=0 leaves both out (bench/step_ab.py --also). Prefetches
-   past a task's last position are never made: with few positions they were most of its reads. */
+   another (with 8 variations, 256 tasks a layer: self-attention took 4.4-5.3 ms a step at 25
+   positions where its reads need about 1; docs/performance.md, "Attention"). So while a task
+   runs, the task loop prefetches into L2 the next task's first ATTEND_WARM_POSITIONS positions
+   of keys and values, and the lines its new key and value will be written to; attend
+   prefetches the later positions (keys and values) as it reads the keys. Prefetches past a
+   task's last position are never made: with few positions they were most of its reads.
+   -DATTEND_PREFETCH=0 leaves out the next task's and the values' prefetches (bench/step_ab.py
+   --also). Why by hand: part of the C step (decoder_step_bf16.c). */
 #ifndef ATTENTION_PREFETCH_H
 #define ATTENTION_PREFETCH_H
 
@@ -20,6 +22,9 @@
 #define ATTEND_PREFETCH 1
 #endif
 #define ATTEND_WARM_POSITIONS 32
+#ifndef ATTEND_AHEAD
+#define ATTEND_AHEAD 32             /* positions attend prefetches ahead (16-128: no difference) */
+#endif
 
 /* Prefetch the start of a task's keys and values (T positions of HD), and with write >= 0 the
    position it writes. */

@@ -76,10 +76,10 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
         __m512 acc[16];
         for (int i = 0; i < 16; i++) {
             const uint16_t* k = keys + (size_t)(t + i) * HD;
-            if (t + i + 32 < T)
+            if (t + i + ATTEND_AHEAD < T)
                 for (int c = 0; c < HD * 2; c += 64) {
-                    _mm_prefetch((const char*)(k + 32 * HD) + c, _MM_HINT_T0);
-                    if (ATTEND_PREFETCH) _mm_prefetch((const char*)(values + (size_t)(t + i + 32) * HD) + c, _MM_HINT_T1);
+                    _mm_prefetch((const char*)(k + ATTEND_AHEAD * HD) + c, _MM_HINT_T0);
+                    if (ATTEND_PREFETCH) _mm_prefetch((const char*)(values + (size_t)(t + i + ATTEND_AHEAD) * HD) + c, _MM_HINT_T1);
                 }
             acc[i] = dot_partials(qv, k, J2, last);
         }
@@ -107,8 +107,8 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
         if (sc[t] == 0.0f) continue;
         __m512 p = _mm512_set1_ps(sc[t]);
         const uint16_t* v = values + (size_t)t * HD;
-        if (t + 32 < T)
-            for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char*)(v + 32 * HD) + c, _MM_HINT_T0);
+        if (t + ATTEND_AHEAD < T)
+            for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char*)(v + ATTEND_AHEAD * HD) + c, _MM_HINT_T0);
         for (int j = 0; j < J; j++) o[j] = _mm512_fmadd_ps(p, load16_bf16(v + 16 * j), o[j]);
     }
     __m512 inv = _mm512_set1_ps(1.0f / sum);

@@ -107,6 +107,24 @@ static inline void store(int mode, void* y, size_t at, const float* s, int R) {
     }
 }
 
+/* The sums of MM input rows against R weight rows (s: MM * R, input row after input row), stored
+   to y's rows m0.. at columns n0..: with GELU, the MM * R values go through vgelu together,
+   whole vectors at a time. Stored one input row at a time, a block of 2 weight rows (AVX2 with
+   3 or more input rows) used 2 of vgelu's 8 lanes: with 4 variations on AVX2, fc1 took 1.4x
+   the time per weight of the other products, now 1.06x (bench/step_profile.py); the step 1.06x
+   faster on AVX2, 1.04x on AVX-512F (bench/step_ab.py --against). Same values either way. */
+static inline void store_rows(int mode, void* y, int ldy, int n0, int m0, int MM, int R, const float* s) {
+    if (mode == STORE_GELU && MM * R <= 32) {
+        float t[32] = {0};
+        for (int i = 0; i < MM * R; i++) t[i] = from_bf16(to_bf16(s[i]));
+        for (int i = 0; i < MM * R; i += VW) vstore(t + i, vgelu(vload(t + i)));
+        for (int m = 0; m < MM; m++)
+            for (int r = 0; r < R; r++) ((uint16_t*)y)[(size_t)(m0 + m) * ldy + n0 + r] = to_bf16(t[m * R + r]);
+        return;
+    }
+    for (int m = 0; m < MM; m++) store(mode, y, (size_t)(m0 + m) * ldy + n0, s + m * R, R);
+}
+
 /* Most input rows a product takes (8 variations with their guidance rows). */
 #define MAX_ROWS 16
 /* Row streams for one or two input rows: each weight row read from its start to its end (one
@@ -159,6 +177,19 @@ static void convert_inputs(const uint16_t* x, int M, int K) {
 #else
 #define LOAD_X(m, at, lo, hi) load_pairs(x + (size_t)(m) * K + (at), lo, hi)
 #endif
+/* Two loop orders over a block's weight rows (r) and input rows (m), per 2 * VW columns:
+   - inputs outer (AVX2's blocks of 2 weight rows): the weight rows converted first, then each
+     input vector loaded once and used for both; on AMD Zen 4 (bench/step_ab.py
+     --also=-DX_OUTER_ROWS=0, in turns) 2, 4 and 8 variations 1.00-1.03x, 1.02-1.05x and 1.03x
+     faster than the other order;
+   - weights outer (AVX-512F's blocks of 4): each weight row converted in turn against every
+     input row, the inputs read again for each (as memory operands of the multiply-adds).
+   4 weight rows against 3 input rows on AVX2 (12 accumulators instead of 8) was measured too:
+   4 variations 1.03-1.07x faster, 8 variations 1.02-1.03x slower; not kept. */
+#ifndef X_OUTER_ROWS
+#define X_OUTER_ROWS 2
+#endif
+#define X_OUTER(R) ((R) <= X_OUTER_ROWS)
 #define BLOCK(R, MM)                                                                          \
 static void block_##R##_##MM(const uint16_t* w, const uint16_t* x, void* y, int ldy, int K,     \
                              int n0, int m0, int mode) {                                        \
@@ -167,25 +198,37 @@ static void block_##R##_##MM(const uint16_t* w, const uint16_t* x, void* y, int 
     for (int r = 0; r < R; r++) for (int m = 0; m < MM; m++) acc[r][m] = vsplat(0.0f);         \
     for (int k = 0; k < K; k += LINE) {                                                         \
         for (int j = 0; j < LINE; j += 2 * VW) {                                                \
+            vf lo[R], hi[R];                                                                    \
             for (int r = 0; r < R; r++) {                                                       \
                 const uint16_t* p = w + (size_t)(n0 + r) * K + k;                               \
                 if (j == 0) __builtin_prefetch(p + (size_t)R * K, 0, BLOCK_LOCALITY);           \
-                vf lo, hi;                                                                      \
-                load_pairs(p + j, &lo, &hi);                                                    \
+                if (X_OUTER(R)) load_pairs(p + j, &lo[r], &hi[r]);                              \
+            }                                                                                   \
+            if (X_OUTER(R)) {                                                                   \
                 for (int m = 0; m < MM; m++) {                                                  \
                     vf xlo, xhi;                                                                \
                     LOAD_X(m, k + j, &xlo, &xhi);                                               \
-                    acc[r][m] += lo * xlo;                        /* two fused multiply-adds */ \
-                    acc[r][m] += hi * xhi;                                                      \
+                    for (int r = 0; r < R; r++) {                                               \
+                        acc[r][m] += lo[r] * xlo;                 /* two fused multiply-adds */ \
+                        acc[r][m] += hi[r] * xhi;                                               \
+                    }                                                                           \
+                }                                                                               \
+            } else {                                                                            \
+                for (int r = 0; r < R; r++) {                                                   \
+                    load_pairs(w + (size_t)(n0 + r) * K + k + j, &lo[r], &hi[r]);               \
+                    for (int m = 0; m < MM; m++) {                                              \
+                        vf xlo, xhi;                                                            \
+                        LOAD_X(m, k + j, &xlo, &xhi);                                           \
+                        acc[r][m] += lo[r] * xlo;                                               \
+                        acc[r][m] += hi[r] * xhi;                                               \
+                    }                                                                           \
                 }                                                                               \
             }                                                                                   \
         }                                                                                       \
     }                                                                                           \
-    for (int m = 0; m < MM; m++) {                                                              \
-        float s[R];                                                                             \
-        for (int r = 0; r < R; r++) s[r] = vsum(acc[r][m]);                                     \
-        store(mode, y, (size_t)(m0 + m) * ldy + n0, s, R);                                      \
-    }                                                                                           \
+    float s[MM * R];                                                                            \
+    for (int m = 0; m < MM; m++) for (int r = 0; r < R; r++) s[m * R + r] = vsum(acc[r][m]);   \
+    store_rows(mode, y, ldy, n0, m0, MM, R, s);                                                 \
 }
 #if VW == 8
 /* 16 ymm registers: 8 accumulators at most */
@@ -250,14 +293,14 @@ ROW_DOT(2)
 /* R weight rows from n0, streamed one after the other, against M (1 or 2) input rows. */
 static void row_block(const uint16_t* w, const uint16_t* x, void* y, int ldy, int M, int K, int n0, int R,
                       int mode) {
-    float s[2][16], t[2];
+    float s[2 * 16], t[2];
     for (int r = 0; r < R; r++) {
         const uint16_t* p = w + (size_t)(n0 + r) * K;
         if (M == 1) row_dot_1(p, x, K, t);
         else row_dot_2(p, x, K, t);
-        for (int m = 0; m < M; m++) s[m][r] = t[m];
+        for (int m = 0; m < M; m++) s[m * R + r] = t[m];
     }
-    for (int m = 0; m < M; m++) store(mode, y, (size_t)m * ldy + n0, s[m], R);
+    store_rows(mode, y, ldy, n0, 0, M, R, s);
 }
 
 #define CALL_BLOCK(R, MM) block_##R##_##MM

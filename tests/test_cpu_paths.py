@@ -471,6 +471,30 @@ def test_step_ab_benchmark_runs_on_the_tiny_model():
     assert all(float(row[-1]) > 0 for row in rows), r.stdout
 
 
+@pytest.mark.parametrize("fp32", [False, True])
+def test_multiply_rate_benchmark_runs(fp32):
+    """bench/bf16_peak.py measures vdpbf16ps (or, --fp32, AVX2's vfmadd231ps) and prints the
+    compute floor per number of rows, or says in one line that this CPU lacks the instruction."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "bench" / "bf16_peak.py"), "--iterations", "100000",
+                        *(["--fp32"] if fp32 else [])], capture_output=True, text=True, timeout=300, cwd=root)
+    needs = ("avx2", "fma") if fp32 else ("avx512_bf16",)
+    if not all(flag in cpu_kernels.cpu_flags() for flag in needs):
+        assert r.returncode == 2 and r.stderr.startswith("needs a CPU with"), r.stderr
+        return
+    assert r.returncode == 0, r.stderr[-2000:]
+    rate = re.search(r"^(vdpbf16ps|vfmadd231ps \(256-bit\)): (\d+) GMAC/s", r.stdout, re.M)
+    assert rate and rate.group(1).startswith("vfmadd" if fp32 else "vdpbf16ps") and int(rate.group(2)) > 0, r.stdout
+    floors = re.findall(r"^\s+(\d+) rows: compute floor\s+([\d.]+) ms", r.stdout, re.M)
+    assert [int(rows) for rows, _ in floors] == [2, 4, 8, 16], r.stdout
+    assert float(floors[-1][1]) > float(floors[0][1]) > 0, r.stdout
+
+
 def test_step_ab_against_an_older_revision():
     """bench/step_ab.py --against REV adds each path built from REV's C sources, timed in turns
     with this tree's, and says whether their logits are the same (here REV is HEAD: they are,

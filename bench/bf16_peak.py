@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=20_000_000, help="loop turns per thread (12 instructions each)")
+    parser.add_argument("--iterations", type=int, default=20_000_000,
+                        help="loop turns per thread (12 instructions each)")
     parser.add_argument("--fp32", action="store_true", help="256-bit fp32 vfmadd231ps (the AVX2 step's) instead")
     args = parser.parse_args(argv)
 

@@ -38,8 +38,8 @@ import argparse
 import contextlib
 import os
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,10 +99,10 @@ def main(argv=None) -> int:
     paths = cpu_paths(have, args.paths)
     before, read_before = memory_bandwidth_gbs("cpu"), read_bandwidth_gbs("cpu")
     sources = [("", cpu_kernels._CSRC)]
-    old = tempfile.TemporaryDirectory() if args.against else contextlib.nullcontext()
-    with old, torch.inference_mode():
+    workdir = tempfile.TemporaryDirectory() if args.against else contextlib.nullcontext()
+    with workdir, torch.inference_mode():
         if args.against:
-            csrc = sources_at(args.against, Path(old.name))
+            csrc = sources_at(args.against, Path(workdir.name))
             if csrc is None:
                 return 2
             sources.append((f" @{args.against}", csrc))
@@ -143,8 +143,8 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 logits[label] = steps[label](tokens, position)
                 times[label].append(time.perf_counter() - t0)
-            for old, new in pairs.items():
-                differences[old] = max(differences[old], float((logits[old] - logits[new]).abs().max()))
+            for older, label in pairs.items():
+                differences[older] = max(differences[older], float((logits[older] - logits[label]).abs().max()))
     after, read_after = memory_bandwidth_gbs("cpu"), read_bandwidth_gbs("cpu")
     bandwidth, read = (before + after) / 2, (read_before + read_after) / 2
     # the reference: the bf16 step this CPU runs by default (its best instruction set), if timed
@@ -164,9 +164,9 @@ def main(argv=None) -> int:
         speedup = _median([b / t for b, t in zip(times[best_bf16], times[label])])
         print(f"{label:{width}s} {ms:8.2f} {floor_ms:7.2f} {ms / floor_ms:8.2f} {read_ms:11.2f} {ms / read_ms:7.2f} "
               f"{speedup:26.2f}")
-    for old, new in pairs.items():
-        print(f"logits of {old} against {new}: "
-              + ("the same bit for bit" if differences[old] == 0 else f"largest difference {differences[old]:.3g}")
+    for older, label in pairs.items():
+        print(f"logits of {older} against {label}: "
+              + ("the same bit for bit" if differences[older] == 0 else f"largest difference {differences[older]:.3g}")
               + f" at all {args.steps} positions")
     return 0
 

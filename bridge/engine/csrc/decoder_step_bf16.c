@@ -79,7 +79,8 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
             if (t + i + ATTEND_AHEAD < T)
                 for (int c = 0; c < HD * 2; c += 64) {
                     _mm_prefetch((const char*)(k + ATTEND_AHEAD * HD) + c, _MM_HINT_T0);
-                    if (ATTEND_PREFETCH) _mm_prefetch((const char*)(values + (size_t)(t + i + ATTEND_AHEAD) * HD) + c, _MM_HINT_T1);
+                    if (ATTEND_PREFETCH)
+                        _mm_prefetch((const char*)(values + (size_t)(t + i + ATTEND_AHEAD) * HD) + c, _MM_HINT_T1);
                 }
             acc[i] = dot_partials(qv, k, J2, last);
         }

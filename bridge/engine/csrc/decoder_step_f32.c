@@ -51,7 +51,8 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
         if (t + ATTEND_AHEAD < T)
             for (int c = 0; c < HD * 2; c += 64) {
                 __builtin_prefetch((const char*)(k + ATTEND_AHEAD * HD) + c, 0, 3);
-                if (ATTEND_PREFETCH) __builtin_prefetch((const char*)(values + (size_t)(t + ATTEND_AHEAD) * HD) + c, 0, 2);
+                if (ATTEND_PREFETCH)
+                    __builtin_prefetch((const char*)(values + (size_t)(t + ATTEND_AHEAD) * HD) + c, 0, 2);
             }
         vf a = qv[0] * load_bf16(k);
         for (int j = 1; j < J; j++) a += qv[j] * load_bf16(k + VW * j);

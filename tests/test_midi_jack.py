@@ -23,6 +23,7 @@ import pytest
 rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi (the [midi] extra) is not installed")
 
 from bridge.midi import MidiAction, MidiConfig, MidiSide
+from bridge.midi.ports import _delete
 
 try:
     from tests.jack import JackServer, jack_server, wait_until  # noqa: F401  (fixture)
@@ -54,8 +55,7 @@ class Controller:
 
     def close(self) -> None:
         if self.rt is not None:
-            self.rt.close_port()
-            self.rt.delete()
+            _delete(self.rt)             # as the daemon frees its ports (see ports._delete)
             self.rt = None
 
 
@@ -74,8 +74,7 @@ class Listener:
         return self.received
 
     def close(self) -> None:
-        self.rt.close_port()
-        self.rt.delete()
+        _delete(self.rt)
 
 
 @pytest.fixture

@@ -486,3 +486,36 @@ def test_jam_trigger_steps():
     assert midi_jam_step("groove", "groove") == "stop"
     assert midi_jam_step(None, "groove", stop=True) == "stop"
     assert midi_jam_step(None, None, stop=True) == "none"
+
+
+class _FakeRt:
+    """Records the calls an rtmidi object gets while it is freed."""
+
+    def __init__(self, api: int, calls: list) -> None:
+        self.api, self.calls = api, calls
+
+    def get_current_api(self) -> int:
+        return self.api
+
+    def __getattr__(self, name):
+        if name in ("close_port", "cancel_callback", "delete"):
+            return lambda: self.calls.append(name)
+        raise AttributeError(name)
+
+
+@pytest.mark.parametrize("jack", [True, False])
+def test_ports_are_closed_before_they_are_freed(monkeypatch, jack):
+    """rtmidi's JACK process callback may still be in its last cycle when a port closes: the
+    port is closed first, and on JACK the callback is cancelled and the object freed only after
+    JACK_SETTLE_S (other APIs: at once)."""
+    rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi (the [midi] extra) is not installed")
+    from bridge.midi import ports
+
+    calls: list = []
+    monkeypatch.setattr(ports.time, "sleep", lambda s: calls.append(("sleep", s)))
+    api = rtmidi.API_UNIX_JACK if jack else rtmidi.API_LINUX_ALSA
+    ports._delete(_FakeRt(api, calls))
+    settle = [("sleep", ports.JACK_SETTLE_S)] if jack else []
+    assert calls == ["close_port", *settle, "cancel_callback", "delete"]
+    assert ports.JACK_SETTLE_S >= 0.05
+

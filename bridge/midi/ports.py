@@ -237,8 +237,31 @@ def _open_failed(rt, exc: Exception) -> OSError:
     return err
 
 
+#: How long a JACK client's process callback may still be inside its last cycle after the port
+#: is closed: a few JACK periods (5 ms at 256 frames and 48 kHz, 46 ms at 2048 and 44.1 kHz),
+#: with room for a late cycle on a loaded machine (jackd without real-time priority).
+JACK_SETTLE_S = 0.1
+
+
 def _delete(rt) -> None:
-    for step in ("cancel_callback", "close_port", "delete"):
+    """Close and free an rtmidi object, never raising.
+
+    The port is closed first, and on JACK the object is freed only after :data:`JACK_SETTLE_S`.
+    rtmidi's JACK backend runs a process callback on JACK's real-time thread for as long as the
+    client is active. It stops touching the port's buffers (and calling the input callback) once
+    the port is closed and the cycle in flight has ended. Its destructor frees those buffers
+    before it closes the client, and python-rtmidi's ``cancel_callback`` releases the Python
+    callback while a cycle may still be calling it. Freed at once, a cycle still running could
+    read freed memory: a segfault, seen once in the test suite while ports were torn down."""
+    try:
+        jack = rtmidi is not None and rt.get_current_api() == rtmidi.API_UNIX_JACK
+    except Exception:
+        jack = False
+    for step in ("close_port", "settle", "cancel_callback", "delete"):
+        if step == "settle":
+            if jack:
+                time.sleep(JACK_SETTLE_S)
+            continue
         fn = getattr(rt, step, None)
         if fn is None:
             continue

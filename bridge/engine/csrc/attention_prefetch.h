@@ -42,4 +42,24 @@ static inline void warm_head(const uint16_t* keys, const uint16_t* values, int T
         }
 }
 
+/* While attend reads position t of T: the key ATTEND_AHEAD positions on (into L1) and, with
+   ATTEND_PREFETCH, the value there too (into L2, for attend's later pass over the values);
+   nothing past the last position. */
+static inline void prefetch_ahead_of_keys(const uint16_t* keys, const uint16_t* values, int t, int T, int HD) {
+    if (t + ATTEND_AHEAD >= T) return;
+    const size_t at = (size_t)(t + ATTEND_AHEAD) * HD;
+    for (int c = 0; c < HD * 2; c += 64) {
+        __builtin_prefetch((const char*)(keys + at) + c, 0, 3);
+        if (ATTEND_PREFETCH) __builtin_prefetch((const char*)(values + at) + c, 0, 2);
+    }
+}
+
+/* While attend's pass over the values reads position t of T: the value ATTEND_AHEAD positions
+   on, into L1; nothing past the last position. */
+static inline void prefetch_ahead_of_values(const uint16_t* values, int t, int T, int HD) {
+    if (t + ATTEND_AHEAD >= T) return;
+    for (int c = 0; c < HD * 2; c += 64)
+        __builtin_prefetch((const char*)(values + (size_t)(t + ATTEND_AHEAD) * HD) + c, 0, 3);
+}
+
 #endif

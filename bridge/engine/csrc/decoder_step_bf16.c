@@ -75,14 +75,8 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
     for (; t + 16 <= T; t += 16) {
         __m512 acc[16];
         for (int i = 0; i < 16; i++) {
-            const uint16_t* k = keys + (size_t)(t + i) * HD;
-            if (t + i + ATTEND_AHEAD < T)
-                for (int c = 0; c < HD * 2; c += 64) {
-                    _mm_prefetch((const char*)(k + ATTEND_AHEAD * HD) + c, _MM_HINT_T0);
-                    if (ATTEND_PREFETCH)
-                        _mm_prefetch((const char*)(values + (size_t)(t + i + ATTEND_AHEAD) * HD) + c, _MM_HINT_T1);
-                }
-            acc[i] = dot_partials(qv, k, J2, last);
+            prefetch_ahead_of_keys(keys, values, t + i, T, HD);
+            acc[i] = dot_partials(qv, keys + (size_t)(t + i) * HD, J2, last);
         }
         _mm512_storeu_ps(sc + t, _mm512_mul_ps(sum16x16(acc), sv));
     }
@@ -108,8 +102,7 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
         if (sc[t] == 0.0f) continue;
         __m512 p = _mm512_set1_ps(sc[t]);
         const uint16_t* v = values + (size_t)t * HD;
-        if (t + ATTEND_AHEAD < T)
-            for (int c = 0; c < HD * 2; c += 64) _mm_prefetch((const char*)(v + ATTEND_AHEAD * HD) + c, _MM_HINT_T0);
+        prefetch_ahead_of_values(values, t, T, HD);
         for (int j = 0; j < J; j++) o[j] = _mm512_fmadd_ps(p, load16_bf16(v + 16 * j), o[j]);
     }
     __m512 inv = _mm512_set1_ps(1.0f / sum);

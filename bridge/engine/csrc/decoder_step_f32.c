@@ -48,12 +48,7 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
     for (int j = 0; j < J; j++) { qv[j] = load_bf16(q + VW * j); o[j] = vsplat(0.0f); }
     for (int t = 0; t < T; t++) {
         const uint16_t* k = keys + (size_t)t * HD;
-        if (t + ATTEND_AHEAD < T)
-            for (int c = 0; c < HD * 2; c += 64) {
-                __builtin_prefetch((const char*)(k + ATTEND_AHEAD * HD) + c, 0, 3);
-                if (ATTEND_PREFETCH)
-                    __builtin_prefetch((const char*)(values + (size_t)(t + ATTEND_AHEAD) * HD) + c, 0, 2);
-            }
+        prefetch_ahead_of_keys(keys, values, t, T, HD);
         vf a = qv[0] * load_bf16(k);
         for (int j = 1; j < J; j++) a += qv[j] * load_bf16(k + VW * j);
         sc[t] = vsum(a) * scale;
@@ -86,8 +81,7 @@ static void attend(const uint16_t* q, const uint16_t* keys, const uint16_t* valu
         if (sc[t] == 0.0f) continue;
         const float p = sc[t];
         const uint16_t* v = values + (size_t)t * HD;
-        if (t + ATTEND_AHEAD < T)
-            for (int c = 0; c < HD * 2; c += 64) __builtin_prefetch((const char*)(v + ATTEND_AHEAD * HD) + c, 0, 3);
+        prefetch_ahead_of_values(values, t, T, HD);
         for (int j = 0; j < J; j++) o[j] += p * load_bf16(v + VW * j);
     }
     const float inv = 1.0f / sum;

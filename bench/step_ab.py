@@ -131,8 +131,9 @@ def main(argv=None) -> int:
         for label in labels:  # one untimed call each: first touches of the int8 copies and scratch
             steps[label](torch.randint(0, vocab, (rows, codebooks), generator=gen), ids.shape[-1])
         # with --against: each older build's largest logit difference from this revision's
-        pairs = {label: label[: -len(sources[1][0])] for label in labels if len(sources) > 1
-                 and label.endswith(sources[1][0]) and label[: -len(sources[1][0])] in steps}
+        older = sources[1][0] if len(sources) > 1 else None
+        pairs = {label: label.removesuffix(older) for label in labels
+                 if older and label.endswith(older) and label.removesuffix(older) in steps}
         differences = dict.fromkeys(pairs, 0.0)
         for i in range(args.steps):
             tokens = torch.randint(0, vocab, (rows, codebooks), generator=gen)

@@ -257,15 +257,19 @@ def _delete(rt) -> None:
         jack = rtmidi is not None and rt.get_current_api() == rtmidi.API_UNIX_JACK
     except Exception:
         jack = False
-    for step in ("close_port", "settle", "cancel_callback", "delete"):
-        if step == "settle":
-            if jack:
-                time.sleep(JACK_SETTLE_S)
-            continue
-        fn = getattr(rt, step, None)
-        if fn is None:
-            continue
-        try:
-            fn()
-        except Exception:
-            pass
+    _call(rt, "close_port")
+    if jack:
+        time.sleep(JACK_SETTLE_S)
+    _call(rt, "cancel_callback")
+    _call(rt, "delete")
+
+
+def _call(rt, method: str) -> None:
+    """``rt.method()`` where rtmidi has it, any failure ignored (freeing must not raise)."""
+    fn = getattr(rt, method, None)
+    if fn is None:
+        return
+    try:
+        fn()
+    except Exception:
+        pass
